@@ -1,0 +1,98 @@
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The database objects a release needs besides its schema: the app's login role and its grants. */
+export interface DatabaseObjectsArgs {
+  /** Admin connection used to manage roles and grants. */
+  readonly connection: {
+    readonly host: pulumi.Input<string>;
+    readonly port: pulumi.Input<number>;
+    readonly database: pulumi.Input<string>;
+    readonly adminUser: pulumi.Input<string>;
+    /** Secret. */
+    readonly adminPassword: pulumi.Input<string>;
+    readonly sslMode: pulumi.Input<string>;
+  };
+  /** The login role the application uses. */
+  readonly appRole: string;
+  /** Secret password of `appRole`. */
+  readonly appRolePassword: pulumi.Input<string>;
+  /** Schema the application's tables live in. @default "public" */
+  readonly schema?: string;
+}
+
+/**
+ * The application's login role, with CONNECT on the database, USAGE on the schema and read/write on
+ * its tables and sequences, present and future (through default privileges, so tables that later
+ * migrations create are covered without another grant).
+ */
+export class DatabaseObjects extends pulumi.ComponentResource {
+  /** Name of the application's login role. */
+  readonly appRoleName: pulumi.Output<string>;
+
+  constructor(name: string, args: DatabaseObjectsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("rollout:database:DatabaseObjects", name, {}, opts);
+    const schema = args.schema ?? "public";
+    const { connection } = args;
+
+    const provider = new postgresql.Provider(
+      `${name}-admin`,
+      {
+        host: connection.host,
+        port: connection.port,
+        database: connection.database,
+        username: connection.adminUser,
+        password: connection.adminPassword,
+        sslmode: connection.sslMode,
+        superuser: false,
+        connectTimeout: 10,
+      },
+      { parent: this },
+    );
+    const child = { parent: this, provider };
+
+    const role = new postgresql.Role(
+      `${name}-app-role`,
+      { name: args.appRole, login: true, password: args.appRolePassword, inherit: true },
+      child,
+    );
+    const grant = (suffix: string, grantArgs: Omit<postgresql.GrantArgs, "role" | "database">) =>
+      new postgresql.Grant(
+        `${name}-${suffix}`,
+        { role: role.name, database: connection.database, ...grantArgs },
+        child,
+      );
+    grant("connect", { objectType: "database", privileges: ["CONNECT"] });
+    grant("schema-usage", { objectType: "schema", schema, privileges: ["USAGE"] });
+    grant("tables", {
+      objectType: "table",
+      schema,
+      objects: [],
+      privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"],
+    });
+    grant("sequences", {
+      objectType: "sequence",
+      schema,
+      objects: [],
+      privileges: ["USAGE", "SELECT", "UPDATE"],
+    });
+    const defaults = (suffix: string, objectType: string, privileges: string[]) =>
+      new postgresql.DefaultPrivileges(
+        `${name}-default-${suffix}`,
+        {
+          role: role.name,
+          database: connection.database,
+          owner: connection.adminUser,
+          schema,
+          objectType,
+          privileges,
+        },
+        child,
+      );
+    defaults("tables", "table", ["SELECT", "INSERT", "UPDATE", "DELETE"]);
+    defaults("sequences", "sequence", ["USAGE", "SELECT", "UPDATE"]);
+
+    this.appRoleName = role.name;
+    this.registerOutputs({ appRoleName: this.appRoleName });
+  }
+}
