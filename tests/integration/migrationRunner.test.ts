@@ -1,0 +1,381 @@
+// The migration runner against the real local PostgreSQL: each test gets a scratch database of its
+// own, created and dropped around it, and loads its migrations from real files in a temp folder.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { Client, type ClientConfig } from "pg";
+import {
+  advisoryLockKey,
+  loadMigrations,
+  migrate,
+  MigrationError,
+  MigrationPlanError,
+  readApplied,
+  type Migration,
+} from "../../components/migrations";
+import { query, targetDatabase } from "../support/stack";
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** Runs `fn` with a fresh database and drops it afterwards, whatever happened. */
+async function withScratchDatabase(
+  fn: (db: ClientConfig & { database: string }) => Promise<void>,
+): Promise<void> {
+  // Throws a clear message when the PG* variables are missing: these tests never skip.
+  const admin = targetDatabase();
+  const database = `mig_test_${randomBytes(5).toString("hex")}`;
+  await query(`CREATE DATABASE ${database}`);
+  try {
+    await fn({ ...admin, database });
+  } finally {
+    await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  }
+}
+
+async function sql<T extends Record<string, unknown>>(db: ClientConfig, text: string): Promise<T[]> {
+  const client = new Client(db);
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const exists = async (db: ClientConfig, relation: string) =>
+  (await sql<{ present: boolean }>(db, `SELECT to_regclass('${relation}') IS NOT NULL AS present`))[0]
+    .present;
+
+const columnsOf = async (db: ClientConfig, table: string) =>
+  (
+    await sql<{ column_name: string }>(
+      db,
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '${table}' ORDER BY ordinal_position`,
+    )
+  ).map((r) => r.column_name);
+
+/** Writes the files to a temp folder and loads them as the schema resource would. */
+function migrationsFrom(files: Record<string, string>): Migration[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-migrations-"));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+  return loadMigrations(dir);
+}
+
+const THREE: Record<string, string> = {
+  "0001_create_items.up.sql": "CREATE TABLE items (\n  id serial PRIMARY KEY,\n  title text NOT NULL\n);\n",
+  "0001_create_items.down.sql": "DROP TABLE items;\n",
+  "0001_create_items.verify.sql":
+    "-- expect: 2\nSELECT count(*) FROM information_schema.columns\nWHERE table_schema = current_schema() AND table_name = 'items';\n",
+  "0002_create_tags.up.sql":
+    "CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL);\nINSERT INTO tags (label) VALUES ('a'), ('b');\n",
+  "0002_create_tags.down.sql": "DROP TABLE tags;\n",
+  "0002_create_tags.verify.sql": "-- expect: 2\nSELECT count(*) FROM tags;\n",
+  "0003_add_item_status.up.sql": "ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';\n",
+  "0003_add_item_status.down.sql": "ALTER TABLE items DROP COLUMN status;\n",
+  "0003_add_item_status.verify.sql":
+    "-- expect: text\nSELECT data_type FROM information_schema.columns\nWHERE table_schema = current_schema() AND table_name = 'items' AND column_name = 'status';\n",
+};
+
+describe("migrate against PostgreSQL", () => {
+  it("applies migrations up to the target and records them", () =>
+    withScratchDatabase(async (db) => {
+      const migrations = migrationsFrom(THREE);
+      assert.deepEqual(await readApplied(db), [], "no migrations table yet");
+      const lines: string[] = [];
+
+      const first = await migrate({
+        connection: db,
+        migrations,
+        target: "0002",
+        release: "1.0.0",
+        log: (l) => lines.push(l),
+      });
+      assert.equal(first.direction, "up");
+      assert.deepEqual(
+        first.applied.map((s) => s.name),
+        ["0001_create_items", "0002_create_tags"],
+      );
+      assert.deepEqual(first.reverted, []);
+      assert.equal(first.version, "0002");
+      assert.ok(await exists(db, "tags"));
+      assert.deepEqual(await columnsOf(db, "items"), ["id", "title"]);
+      assert.ok(lines.includes("applying 0001_create_items"), lines.join("\n"));
+
+      const second = await migrate({ connection: db, migrations, target: "0003", release: "1.1.0" });
+      assert.deepEqual(
+        second.applied.map((s) => s.id),
+        ["0003"],
+      );
+      assert.equal(second.version, "0003");
+      assert.deepEqual(await columnsOf(db, "items"), ["id", "title", "status"]);
+
+      const records = await readApplied(db);
+      assert.deepEqual(
+        records.map(({ appliedAt, durationMs, ...rest }) => {
+          assert.ok(!Number.isNaN(Date.parse(appliedAt)) && durationMs >= 0);
+          return rest;
+        }),
+        migrations.map((m, i) => ({
+          id: m.id,
+          name: m.name,
+          checksum: m.checksum,
+          down: m.down,
+          irreversible: false,
+          release: i < 2 ? "1.0.0" : "1.1.0",
+        })),
+      );
+    }));
+
+  it("does nothing when the database is at the target", () =>
+    withScratchDatabase(async (db) => {
+      const migrations = migrationsFrom(THREE);
+      await migrate({ connection: db, migrations, target: "0003", release: "1.0.0" });
+      const before = await readApplied(db);
+
+      const again = await migrate({ connection: db, migrations, target: "0003", release: "1.0.1" });
+      assert.deepEqual(
+        { ...again, durationMs: 0 },
+        {
+          direction: "none",
+          applied: [],
+          reverted: [],
+          version: "0003",
+          durationMs: 0,
+        },
+      );
+      assert.deepEqual(await readApplied(db), before);
+    }));
+
+  it("reverts with the down SQL kept in state or the table, after the files are gone", () =>
+    withScratchDatabase(async (db) => {
+      await migrate({ connection: db, migrations: migrationsFrom(THREE), target: "0003", release: "1.1.0" });
+      // The previous release's folder: only the first migration's files are left.
+      const older = migrationsFrom(
+        Object.fromEntries(Object.entries(THREE).filter(([name]) => name.startsWith("0001_"))),
+      );
+
+      const result = await migrate({
+        connection: db,
+        migrations: older,
+        target: "0001",
+        release: "1.0.0",
+        // State keeps its own copy for 0003, which wins over the table; 0002 falls back to the table.
+        downFor: {
+          "0003": {
+            down: "ALTER TABLE items DROP COLUMN status;\nCREATE TABLE reverted_by_state (id int);\n",
+            irreversible: false,
+          },
+        },
+      });
+      assert.equal(result.direction, "down");
+      assert.deepEqual(
+        result.reverted.map((s) => s.name),
+        ["0003_add_item_status", "0002_create_tags"],
+      );
+      assert.deepEqual(result.applied, []);
+      assert.equal(result.version, "0001");
+      assert.deepEqual(await columnsOf(db, "items"), ["id", "title"]);
+      assert.ok(await exists(db, "reverted_by_state"), "the down SQL from state ran");
+      assert.equal(await exists(db, "tags"), false, "the down SQL from the table ran");
+      assert.deepEqual(
+        (await readApplied(db)).map((r) => r.id),
+        ["0001"],
+      );
+
+      const none = await migrate({ connection: db, migrations: [], target: "none", release: "0.0.0" });
+      assert.deepEqual(
+        [none.direction, none.reverted.map((s) => s.id), none.version],
+        ["down", ["0001"], "0000"],
+      );
+      assert.equal(await exists(db, "items"), false);
+      assert.deepEqual(await readApplied(db), []);
+    }));
+
+  it("rolls back a failing migration, keeps the earlier ones and names it", () =>
+    withScratchDatabase(async (db) => {
+      const broken = {
+        ...THREE,
+        "0002_create_tags.up.sql":
+          "CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL);\nINSERT INTO tags (label)\nVALUES (nope);\n",
+      };
+      await assert.rejects(
+        migrate({ connection: db, migrations: migrationsFrom(broken), target: "0003", release: "1.0.0" }),
+        (err: unknown) => {
+          assert.ok(err instanceof MigrationError, String(err));
+          assert.equal(
+            err.message,
+            'applying migration `0002_create_tags` failed: column "nope" does not exist (SQLSTATE 42703) at line 3 of `0002_create_tags.up.sql`; it was rolled back and earlier migrations stay applied (version 0001). Fix the migration file and run `pulumi up` again.',
+          );
+          assert.deepEqual([err.migration, err.version, err.sqlState], ["0002_create_tags", "0001", "42703"]);
+          return true;
+        },
+      );
+      assert.ok(await exists(db, "items"), "the first migration stays applied");
+      assert.equal(await exists(db, "tags"), false, "the failed migration was rolled back");
+      assert.deepEqual(
+        (await readApplied(db)).map((r) => r.id),
+        ["0001"],
+      );
+
+      // Fixed, the same call goes on from where it stopped (and the lock was released).
+      const fixed = await migrate({
+        connection: db,
+        migrations: migrationsFrom(THREE),
+        target: "0003",
+        release: "1.0.0",
+      });
+      assert.deepEqual(
+        fixed.applied.map((s) => s.id),
+        ["0002", "0003"],
+      );
+    }));
+
+  it("rolls back a migration whose verify query does not hold", () =>
+    withScratchDatabase(async (db) => {
+      const wrong = {
+        ...THREE,
+        "0002_create_tags.verify.sql": "-- expect: 3\nSELECT count(*)\n  FROM tags;\n",
+      };
+      await assert.rejects(
+        migrate({ connection: db, migrations: migrationsFrom(wrong), target: "0003", release: "1.0.0" }),
+        {
+          name: "MigrationError",
+          message:
+            "applying migration `0002_create_tags` failed verification: `SELECT count(*) FROM tags` returned 2, expected 3; it was rolled back and earlier migrations stay applied (version 0001). Fix the migration file and run `pulumi up` again.",
+        },
+      );
+      assert.equal(await exists(db, "tags"), false);
+      assert.deepEqual(
+        (await readApplied(db)).map((r) => r.id),
+        ["0001"],
+      );
+    }));
+
+  it("fails with the lock holder when another rollout is migrating the database", () =>
+    withScratchDatabase(async (db) => {
+      const other = new Client({ ...db, application_name: "other rollout" });
+      await other.connect();
+      try {
+        const pid = (await other.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+        const [k1, k2] = advisoryLockKey();
+        await other.query("SELECT pg_advisory_lock($1, $2)", [k1, k2]);
+
+        const started = Date.now();
+        await assert.rejects(
+          migrate({
+            connection: db,
+            migrations: migrationsFrom(THREE),
+            target: "0003",
+            release: "1.0.0",
+            lockTimeoutSeconds: 1,
+          }),
+          (err: unknown) => {
+            assert.ok(err instanceof MigrationError, String(err));
+            assert.match(
+              err.message,
+              new RegExp(
+                `^cannot migrate database \`${db.database}\`: another rollout is migrating this database; pid ${pid} \\(user postgres, application "other rollout", from 127\\.0\\.0\\.1, connected since \\S+, state idle\\) holds the migration lock \\(advisory lock ${k1},${k2} for table \`rollout_migrations\`\\) and did not release it within 1 s\\. Wait for it to finish and run \`pulumi up\` again; if that session is stuck, end it with \`SELECT pg_terminate_backend\\(${pid}\\)\` first\\.$`,
+              ),
+            );
+            return true;
+          },
+        );
+        const waited = Date.now() - started;
+        assert.ok(waited >= 1000 && waited < 5000, `waited ${waited} ms for a 1 s lock timeout`);
+        assert.deepEqual(await readApplied(db), [], "nothing ran without the lock");
+
+        await other.query("SELECT pg_advisory_unlock($1, $2)", [k1, k2]);
+        const result = await migrate({
+          connection: db,
+          migrations: migrationsFrom(THREE),
+          target: "0003",
+          release: "1.0.0",
+          lockTimeoutSeconds: 1,
+        });
+        assert.equal(result.version, "0003");
+      } finally {
+        await other.end();
+      }
+    }));
+
+  it("runs a no-transaction migration on its own, both ways", () =>
+    withScratchDatabase(async (db) => {
+      const files = {
+        ...THREE,
+        "0004_index_item_title.up.sql":
+          "-- rollout:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\n",
+        "0004_index_item_title.down.sql":
+          "-- rollout:no-transaction\nDROP INDEX CONCURRENTLY items_title_idx;\n",
+        "0004_index_item_title.verify.sql":
+          "-- expect: true\nSELECT indisvalid FROM pg_index WHERE indexrelid = 'items_title_idx'::regclass;\n",
+      };
+      const migrations = migrationsFrom(files);
+      assert.equal(migrations[3].noTransaction, true);
+
+      const up = await migrate({ connection: db, migrations, target: "0004", release: "1.2.0" });
+      assert.deepEqual(
+        up.applied.map((s) => s.id),
+        ["0001", "0002", "0003", "0004"],
+      );
+      assert.ok(await exists(db, "items_title_idx"));
+      assert.deepEqual(
+        (await readApplied(db)).map((r) => r.id),
+        ["0001", "0002", "0003", "0004"],
+      );
+
+      const down = await migrate({ connection: db, migrations, target: "0003", release: "1.1.0" });
+      assert.deepEqual(
+        down.reverted.map((s) => s.id),
+        ["0004"],
+      );
+      assert.equal(await exists(db, "items_title_idx"), false);
+
+      // Two statements in one no-transaction file run as one implicit transaction, which
+      // PostgreSQL refuses for CREATE INDEX CONCURRENTLY; the message says nothing was rolled back.
+      const twoStatements = migrationsFrom({
+        ...files,
+        "0004_index_item_title.up.sql":
+          "-- rollout:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\nCREATE INDEX CONCURRENTLY items_status_idx ON items (status);\n",
+      });
+      await assert.rejects(
+        migrate({ connection: db, migrations: twoStatements, target: "0004", release: "1.2.0" }),
+        {
+          name: "MigrationError",
+          message: new RegExp(
+            "^applying migration `0004_index_item_title` failed: CREATE INDEX CONCURRENTLY cannot .* \\(SQLSTATE 25001\\); it ran outside a transaction, so it was not rolled back and is not recorded as applied \\(version 0003\\); ",
+          ),
+        },
+      );
+      assert.deepEqual(
+        (await readApplied(db)).map((r) => r.id),
+        ["0001", "0002", "0003"],
+      );
+    }));
+
+  it("refuses to run when an applied migration's file changed, and changes nothing", () =>
+    withScratchDatabase(async (db) => {
+      const migrations = migrationsFrom(THREE);
+      await migrate({ connection: db, migrations, target: "0001", release: "1.0.0" });
+      const edited = migrationsFrom({
+        ...THREE,
+        "0001_create_items.up.sql": THREE["0001_create_items.up.sql"].replace("title", "name"),
+      });
+      await assert.rejects(
+        migrate({ connection: db, migrations: edited, target: "0003", release: "1.1.0" }),
+        (err) => {
+          assert.ok(err instanceof MigrationPlanError, String(err));
+          assert.equal(
+            err.message,
+            `migration \`0001_create_items\` was applied with checksum ${migrations[0].checksum.slice(0, 12)}…, the file now hashes to ${edited[0].checksum.slice(0, 12)}…; write a new migration instead of editing an applied one`,
+          );
+          return true;
+        },
+      );
+      assert.equal(await exists(db, "tags"), false);
+    }));
+});
