@@ -1,0 +1,2 @@
+export * from "./pgBackup";
+export * from "./retention";
