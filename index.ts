@@ -7,19 +7,14 @@ const cfg = new pulumi.Config(CONFIG_NAMESPACE);
 const raw = Object.fromEntries(
   Object.keys(configSchema.shape).map((key) => [key, cfg.getObject<unknown>(key)]),
 );
-const secrets = Object.fromEntries(SECRET_KEYS.map((key) => [key, cfg.getSecret(key)]));
-const config = loadConfig(
-  stack,
-  raw,
-  Object.fromEntries(SECRET_KEYS.map((key) => [key, secrets[key] !== undefined])),
+const secrets = Object.fromEntries(
+  SECRET_KEYS.flatMap((key) => {
+    const value = cfg.getSecret(key);
+    return value === undefined ? [] : [[key, value]];
+  }),
 );
+const config = loadConfig(stack, raw, Object.fromEntries(SECRET_KEYS.map((key) => [key, key in secrets])));
 
-const rollout = new Rollout("rollout", {
-  config,
-  stack,
-  databasePassword: secrets.databasePassword!,
-  appDatabasePassword: secrets.appDatabasePassword!,
-  projectDir: __dirname,
-});
+const rollout = new Rollout("rollout", { config, stack, secrets, projectDir: __dirname });
 
 export const report = rollout.report;

@@ -35,6 +35,11 @@ export interface ServiceArgs {
   readonly healthcheck?: readonly string[];
   /** Services that must be started (and healthy, when they have a health check) before this one. */
   readonly after?: readonly string[];
+  /**
+   * Named volumes to mount; each is created once (`<containerPrefix>-<name>`) and kept across releases.
+   * @default none
+   */
+  readonly volumes?: readonly { readonly name: string; readonly containerPath: string }[];
   /** Seconds to wait for the container to become healthy. @default 60 */
   readonly healthTimeoutSeconds?: number;
 }
@@ -155,6 +160,17 @@ export class ContainerRelease extends pulumi.ComponentResource {
     }
 
     const labels = Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value }));
+    const volumes = new Map<string, docker.Volume>();
+    for (const volumeName of new Set(order.flatMap((s) => (s.volumes ?? []).map((v) => v.name)))) {
+      volumes.set(
+        volumeName,
+        new docker.Volume(
+          `${name}-volume-${volumeName}`,
+          { name: `${args.containerPrefix}-${volumeName}` },
+          { parent: this, provider },
+        ),
+      );
+    }
     this.containers = {};
     for (const service of order) {
       const plainEnv = Object.entries(service.env ?? {}).map(([k, v]) => pulumi.interpolate`${k}=${v}`);
@@ -180,6 +196,10 @@ export class ContainerRelease extends pulumi.ComponentResource {
                 startPeriod: "1s",
               }
             : undefined,
+          volumes: (service.volumes ?? []).map((v) => ({
+            volumeName: volumes.get(v.name)!.name,
+            containerPath: v.containerPath,
+          })),
           wait: service.healthcheck !== undefined,
           waitTimeout: service.healthTimeoutSeconds ?? 60,
         },

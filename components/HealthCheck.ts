@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "./checks/http";
+import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
 
 /** Inputs of one HTTP health check. */
 export interface HealthCheckArgs {
-  /** What to call and what to expect. */
+  /** What to call and what to expect; header values may be secrets. */
   readonly spec: pulumi.Input<HttpCheckSpec>;
   /**
    * Values whose change makes the check run again, e.g. the release id and the container id.
@@ -12,49 +13,7 @@ export interface HealthCheckArgs {
   readonly triggers: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-interface CheckInputs {
-  spec: HttpCheckSpec;
-  triggers: string[];
-}
-
-type CheckOutputs = CheckInputs & { result: HttpCheckResult };
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-// Dynamic providers are serialized into state by value; keep this object free of captured resources.
-const httpCheckProvider: pulumi.dynamic.ResourceProvider<CheckInputs, CheckOutputs> = {
-  async diff(_id, olds, news) {
-    const changed: string[] = [];
-    if (!sameJson(olds.spec, news.spec)) changed.push("spec");
-    if (!sameJson(olds.triggers, news.triggers)) changed.push("triggers");
-    return { changes: changed.length > 0, deleteBeforeReplace: false };
-  },
-  async create(inputs) {
-    const result = await runHttpCheck(inputs.spec);
-    return { id: `${inputs.spec.name}`, outs: { ...inputs, result } };
-  },
-  async update(_id, _olds, news) {
-    const result = await runHttpCheck(news.spec);
-    return { outs: { ...news, result } };
-  },
-  // Reading back would mean calling the service; the last result stays as recorded.
-  async read(id, props) {
-    return { id, props };
-  },
-  async delete() {
-    // Nothing to undo: a check leaves no trace on the target.
-  },
-};
-
-class HttpCheckRun extends pulumi.dynamic.Resource {
-  declare readonly result: pulumi.Output<HttpCheckResult>;
-
-  constructor(name: string, args: HealthCheckArgs, opts?: pulumi.CustomResourceOptions) {
-    super(httpCheckProvider, name, { ...args, result: undefined }, opts, "rollout", "HttpCheck");
-  }
-}
+const provider = runOnceProvider(async (inputs: { spec: HttpCheckSpec }) => runHttpCheck(inputs.spec));
 
 /**
  * An HTTP check that gates a rollout: during `up` it calls the URL until it answers as expected or
@@ -63,11 +22,21 @@ class HttpCheckRun extends pulumi.dynamic.Resource {
 export class HealthCheck extends pulumi.ComponentResource {
   /** Status, latency, attempts and time of the passing run. */
   readonly result: pulumi.Output<HttpCheckResult>;
+  readonly startedAt: pulumi.Output<string>;
+  readonly finishedAt: pulumi.Output<string>;
 
   constructor(name: string, args: HealthCheckArgs, opts?: pulumi.ComponentResourceOptions) {
     super("rollout:checks:HealthCheck", name, {}, opts);
-    const run = new HttpCheckRun(`${name}-run`, args, { parent: this });
+    const run = new RunOnce<HttpCheckResult>(
+      "HttpCheck",
+      provider,
+      `${name}-run`,
+      { ...args },
+      { parent: this },
+    );
     this.result = run.result;
+    this.startedAt = run.startedAt;
+    this.finishedAt = run.finishedAt;
     this.registerOutputs({ result: this.result });
   }
 }

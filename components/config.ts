@@ -2,6 +2,7 @@
 // the raw values Pulumi read and returns a typed value or throws a ConfigError that lists every
 // problem at once, each naming the key, the value received and how to fix it.
 import { z } from "zod";
+import { WEEKDAYS, windowIssues } from "./gates/window";
 
 /** The config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "rollout";
@@ -14,6 +15,7 @@ const sqlIdentifier = z
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier (a-z, 0-9, '_')");
 const port = z.number().int().min(1).max(65535);
 const loopbackOrName = z.string().min(1);
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case env name");
 
 const releaseSchema = z
   .object({
@@ -25,6 +27,11 @@ const releaseSchema = z
     image: z
       .string()
       .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0"),
+    /** Apply migrations up to and including this id (or revert down to it); "0000" means none. */
+    schemaTarget: z
+      .string()
+      .regex(/^\d{4}$/, 'must be a migration id of four digits, e.g. "0004"')
+      .optional(),
   })
   .strict();
 
@@ -60,9 +67,14 @@ const appSchema = z
     /** The database role the service logs in as; created and granted by the rollout. */
     databaseRole: sqlIdentifier,
     restart: z.enum(["no", "on-failure", "always", "unless-stopped"]).default("unless-stopped"),
-    env: z
-      .record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case env name"), z.string())
-      .default({}),
+    env: z.record(envName, z.string()).default({}),
+    /** Env variables filled from secret config keys: env name -> secret key name. */
+    secretEnv: z.record(envName, z.string().min(1)).default({}),
+    /** Named volume mounted into the service (e.g. for the maintenance flag), created once and kept. */
+    stateVolume: z
+      .object({ containerPath: z.string().startsWith("/") })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -82,10 +94,142 @@ const httpCheckSchema = z
   })
   .strict();
 
+const sqlCheckSchema = z
+  .object({
+    name,
+    sql: z.string().min(1),
+    /** Expected first value of the first row, as text. */
+    expect: z.union([z.string(), z.number(), z.boolean()]).transform(String),
+    timeoutSeconds: z.number().min(0).max(3600).default(0),
+    intervalMs: z.number().int().min(10).default(1000),
+  })
+  .strict();
+
 const dockerSchema = z
   .object({
     /** Docker host: `unix:///var/run/docker.sock`, `ssh://user@host`, `tcp://127.0.0.1:2376`. */
     host: z.string().regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://"),
+  })
+  .strict();
+
+const weekday = z.enum(WEEKDAYS);
+const windowSchema = z
+  .object({
+    /** Refuse `up` outside the window (preview only warns). */
+    enforce: z.boolean().default(true),
+    days: z.array(weekday).min(1),
+    start: z.string(),
+    end: z.string(),
+    timeZone: z.string(),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    for (const issue of windowIssues(w)) {
+      ctx.addIssue({ code: "custom", message: issue.message, path: [issue.field], input: w[issue.field] });
+    }
+  });
+
+const approvalsSchema = z
+  .object({
+    required: z.array(name).default([]),
+    given: z
+      .array(z.object({ role: name, by: z.string().min(1), release: z.string().min(1) }).strict())
+      .default([]),
+  })
+  .strict();
+
+const backupSchema = z
+  .object({
+    /** Folder for backup files (relative to the project), one subfolder per stack. */
+    dir: z.string().min(1),
+    minBytes: z.number().int().min(0).default(1024),
+    /** Tables that must be in the dump besides every table the database has at dump time. */
+    expectTables: z.array(z.string().min(1)).default([]),
+    /** Restore into a scratch database and compare row counts. */
+    restoreTest: z.boolean().default(false),
+    /** Newest backups of this stack to keep; 0 keeps all. */
+    keep: z.number().int().min(0).default(10),
+    /** Optional offsite copies to S3. */
+    offsite: z
+      .object({ bucket: z.string().min(3), prefix: z.string().default(""), region: z.string().min(1) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const migrationsSchema = z
+  .object({
+    /** Folder of NNNN_name.{up,down,verify}.sql files, relative to the project. */
+    dir: z.string().min(1),
+    lockTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
+    table: sqlIdentifier.default("rollout_migrations"),
+  })
+  .strict();
+
+const maintenanceSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }),
+    onMethod: z.enum(["PUT", "POST", "PATCH"]).default("PUT"),
+    offMethod: z.enum(["DELETE", "POST", "PUT", "PATCH"]).default("DELETE"),
+    /** Header that lets the rollout's own checks through while maintenance is on; sent with the token. */
+    bypassHeader: z.string().min(1).optional(),
+    /** A first install has no service to put in maintenance: go on when nothing answers. */
+    allowUnreachable: z.boolean().default(false),
+    timeoutMs: z.number().int().positive().default(5000),
+  })
+  .strict();
+
+const secretRef = z.object({ secret: z.string().min(1) }).strict();
+const stringOrSecret = z.union([z.string(), secretRef]);
+const smokeStepSchema = z
+  .object({
+    name: z.string().min(1),
+    method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
+    path: z.string().startsWith("/"),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+    expectStatus: z.number().int().min(100).max(599),
+    expectJson: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    capture: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+const smokeTestSchema = z
+  .object({
+    name,
+    baseUrl: z.url({ protocol: /^https?$/ }),
+    /** Starting variables; `{secret: key}` takes the value of a secret config key. */
+    vars: z.record(z.string(), stringOrSecret).default({}),
+    steps: z.array(smokeStepSchema).min(1),
+    stepTimeoutMs: z.number().int().positive().default(5000),
+  })
+  .strict();
+
+const soakSchema = z
+  .object({
+    durationSeconds: z.number().min(1).max(3600),
+    intervalMs: z.number().int().min(50).default(1000),
+    maxErrorRate: z.number().min(0).max(1).default(0.05),
+    maxP95Ms: z.number().int().positive().default(1000),
+    requestTimeoutMs: z.number().int().positive().default(5000),
+  })
+  .strict();
+
+const preflightSchema = z
+  .object({
+    /** Health URL of the release running now; checked before anything changes. */
+    currentHealthUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Go on when nothing answers at currentHealthUrl (a first install). */
+    allowNoCurrentService: z.boolean().default(false),
+    /** SQL that must hold before starting, polled until its timeout. */
+    gates: z.array(sqlCheckSchema).default([]),
+  })
+  .strict();
+
+const notifySchema = z
+  .object({
+    /** Name of the secret config key holding the webhook URL. */
+    webhookSecret: z.string().min(1).default("webhookUrl"),
+    timeoutMs: z.number().int().positive().default(5000),
   })
   .strict();
 
@@ -95,11 +239,28 @@ export const configSchema = z.object({
   database: databaseSchema,
   app: appSchema,
   docker: dockerSchema.default({ host: "unix:///var/run/docker.sock" }),
+  migrations: migrationsSchema.optional(),
+  backup: backupSchema.optional(),
+  window: windowSchema.optional(),
+  override: z
+    .object({ reason: z.string().min(10, "write a reason of at least 10 characters") })
+    .strict()
+    .optional(),
+  approvals: approvalsSchema.default({ required: [], given: [] }),
+  preflight: preflightSchema.default({ allowNoCurrentService: false, gates: [] }),
+  notify: notifySchema.optional(),
+  maintenance: maintenanceSchema.optional(),
   checks: z.array(httpCheckSchema).default([]),
+  sqlChecks: z.array(sqlCheckSchema).default([]),
+  smokeTests: z.array(smokeTestSchema).default([]),
+  soak: soakSchema.optional(),
 });
 
-/** Secret keys: their values never pass through validation, only their presence does. */
-export const SECRET_KEYS = ["databasePassword", "appDatabasePassword"] as const;
+/** Secret keys every stack needs; their values never pass through validation, only their presence. */
+export const REQUIRED_SECRET_KEYS = ["databasePassword", "appDatabasePassword"] as const;
+/** Secret keys a stack may set, referenced from config (`app.secretEnv`, `{secret: key}`, notify). */
+export const OPTIONAL_SECRET_KEYS = ["maintenanceToken", "webhookUrl", "smokePassword"] as const;
+export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 export type RolloutConfig = z.output<typeof configSchema>;
@@ -107,6 +268,8 @@ export type ReleaseConfig = RolloutConfig["release"];
 export type DatabaseConfig = RolloutConfig["database"];
 export type AppConfig = RolloutConfig["app"];
 export type HttpCheckConfig = RolloutConfig["checks"][number];
+export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
+export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 
 /** Raised when stack config is invalid; `problems` holds one line per problem. */
 export class ConfigError extends Error {
@@ -153,6 +316,39 @@ function fixFor(key: string, issue: z.core.$ZodIssue): string {
   return `set it with \`pulumi config set --path '${key}' <value>\``;
 }
 
+function missingSecret(key: string, why: string): string {
+  return `${CONFIG_NAMESPACE}:${key} is missing (${why}). Fix: \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\`.`;
+}
+
+/** Problems that span keys: secrets that config refers to, the maintenance token. */
+function referenceProblems(config: RolloutConfig, present: Partial<Record<SecretKey, boolean>>): string[] {
+  const problems: string[] = [];
+  const known = new Set<string>(SECRET_KEYS);
+  const refer = (key: string, from: string) => {
+    if (!known.has(key)) {
+      problems.push(
+        `${from} refers to secret \`${key}\`, which is not a secret key; use one of: ${SECRET_KEYS.join(", ")}.`,
+      );
+    } else if (!present[key as SecretKey]) {
+      problems.push(missingSecret(key, `${from} refers to it`));
+    }
+  };
+  for (const [env, key] of Object.entries(config.app.secretEnv)) refer(key, `rollout:app.secretEnv.${env}`);
+  config.smokeTests.forEach((test, i) => {
+    for (const [v, value] of Object.entries(test.vars)) {
+      if (typeof value === "object") refer(value.secret, `rollout:smokeTests[${i}].vars.${v}`);
+    }
+  });
+  if (config.maintenance) refer("maintenanceToken", "rollout:maintenance");
+  if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
+  if (config.backup && !config.release.schemaTarget && config.migrations) {
+    problems.push(
+      `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,
+    );
+  }
+  return problems;
+}
+
 /**
  * Validates raw stack config.
  * @param stack the stack name, for messages.
@@ -183,13 +379,10 @@ export function loadConfig(
       }
     }
   }
-  for (const key of SECRET_KEYS) {
-    if (!secretsPresent[key]) {
-      problems.push(
-        `${CONFIG_NAMESPACE}:${key} is missing. Fix: \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\`.`,
-      );
-    }
+  for (const key of REQUIRED_SECRET_KEYS) {
+    if (!secretsPresent[key]) problems.push(missingSecret(key, "every stack needs it"));
   }
+  if (parsed.success) problems.push(...referenceProblems(parsed.data, secretsPresent));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(stack, problems);
   return parsed.data;
 }

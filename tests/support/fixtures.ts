@@ -3,8 +3,8 @@ import path from "node:path";
 /** The repository root. */
 export const ROOT = path.resolve(__dirname, "..", "..");
 
-/** A valid raw config for the sample service, as Pulumi would hand it over. */
-export function sampleRawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+/** The smallest valid raw config: release, database, app and one check. */
+export function minimalRawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     release: { id: "2026.11.21-1", image: "sample-app:1.0.0" },
     database: { host: "127.0.0.1", port: 55432, database: "rollout_dev", sslMode: "disable" },
@@ -23,6 +23,66 @@ export function sampleRawConfig(overrides: Record<string, unknown> = {}): Record
       { name: "health", url: "http://127.0.0.1:18181/health", expectJson: { version: "{version}" } },
       { name: "health-db", url: "http://127.0.0.1:18181/health/db", expectJson: { status: "ok" } },
     ],
+    ...overrides,
+  };
+}
+
+/** Every part switched on, as a production stack would have it (offsite copies included). */
+export function fullRawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = minimalRawConfig();
+  return {
+    ...base,
+    release: { id: "2026.11.21-1", image: "sample-app:1.1.0", schemaTarget: "0003" },
+    app: {
+      ...(base.app as object),
+      env: { SEED_USER: "smoke" },
+      secretEnv: { MAINTENANCE_TOKEN: "maintenanceToken", SEED_PASSWORD: "smokePassword" },
+      stateVolume: { containerPath: "/state" },
+    },
+    migrations: { dir: "sample-app/migrations" },
+    backup: {
+      dir: ".local/backups",
+      restoreTest: true,
+      keep: 3,
+      offsite: { bucket: "rollout-backups", prefix: "db/", region: "eu-west-1" },
+    },
+    window: { days: ["tue", "wed", "thu"], start: "22:00", end: "02:00", timeZone: "America/New_York" },
+    approvals: {
+      required: ["tech-lead", "dba"],
+      given: [
+        { role: "tech-lead", by: "alice", release: "2026.11.21-1" },
+        { role: "dba", by: "bob", release: "2026.11.21-1" },
+      ],
+    },
+    preflight: {
+      currentHealthUrl: "http://127.0.0.1:18181/health",
+      gates: [
+        { name: "no-sessions", sql: "SELECT count(*) FROM sessions WHERE expires_at > now()", expect: 0 },
+      ],
+    },
+    notify: {},
+    maintenance: { url: "http://127.0.0.1:18181/admin/maintenance", bypassHeader: "x-maintenance-bypass" },
+    sqlChecks: [
+      { name: "schema-version", sql: "SELECT max(id) FROM rollout_migrations", expect: "{schemaTarget}" },
+    ],
+    smokeTests: [
+      {
+        name: "crud",
+        baseUrl: "http://127.0.0.1:18181",
+        vars: { user: "smoke", password: { secret: "smokePassword" } },
+        steps: [
+          {
+            name: "login",
+            method: "POST",
+            path: "/login",
+            body: { username: "${user}", password: "${password}" },
+            expectStatus: 200,
+            capture: { token: "token" },
+          },
+        ],
+      },
+    ],
+    soak: { durationSeconds: 5 },
     ...overrides,
   };
 }

@@ -17,19 +17,8 @@ export function recordRegistrations(): Registration[] {
         const state: Record<string, unknown> = { ...args.inputs };
         if (args.type === "docker:index/image:Image") state.repoDigest = `sha256:${"a".repeat(64)}`;
         if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:${"b".repeat(64)}`;
-        if (args.type === "pulumi-nodejs:dynamic/rollout:HttpCheck") {
-          const spec = args.inputs.spec as { name: string; url: string; expectStatus: number };
-          state.result = {
-            name: spec.name,
-            url: spec.url,
-            passed: true,
-            status: spec.expectStatus,
-            latencyMs: 3,
-            attempts: 1,
-            elapsedMs: 3,
-            checkedAt: "2026-11-21T00:00:00.000Z",
-          };
-        }
+        const dynamic = /^pulumi-nodejs:dynamic\/rollout:(\w+)$/.exec(args.type);
+        if (dynamic) Object.assign(state, fakeRun(dynamic[1], args.inputs));
         return { id: `${args.name}-id`, state };
       },
       call(args: pulumi.runtime.MockCallArgs) {
@@ -41,6 +30,124 @@ export function recordRegistrations(): Registration[] {
     false,
   );
   return registrations;
+}
+
+const T0 = "2026-11-21T22:00:00.000Z";
+const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
+
+/** What each dynamic resource records after a passing run, with fixed times a second apart. */
+function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const order = [
+    "Preflight",
+    "Announcement",
+    "MaintenanceMode",
+    "DatabaseBackup",
+    "Schema",
+    "HttpCheck",
+    "SqlCheck",
+    "SmokeTest",
+    "Soak",
+  ];
+  const slot = Math.max(0, order.indexOf(type)) * 10;
+  const times = { startedAt: at(slot), finishedAt: at(slot + 1) };
+  const spec = (inputs.spec ?? {}) as Record<string, unknown>;
+  switch (type) {
+    case "HttpCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          url: spec.url,
+          passed: true,
+          status: spec.expectStatus,
+          latencyMs: 3,
+          attempts: 1,
+          elapsedMs: 3,
+          checkedAt: T0,
+        },
+      };
+    case "SqlCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          passed: true,
+          value: spec.expect,
+          attempts: 1,
+          latencyMs: 2,
+          elapsedMs: 2,
+        },
+      };
+    case "SmokeTest":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          passed: true,
+          steps: [{ name: "login", method: "POST", path: "/login", status: 200, latencyMs: 5 }],
+          elapsedMs: 5,
+        },
+      };
+    case "Soak":
+      return {
+        ...times,
+        result: {
+          passed: true,
+          probes: 20,
+          errors: 0,
+          errorRate: 0,
+          p50Ms: 2,
+          p95Ms: 4,
+          maxMs: 5,
+          durationMs: 5000,
+        },
+      };
+    case "Preflight":
+      return { ...times, result: { databaseVersion: "15.18", currentService: "healthy", gates: [] } };
+    case "Announcement": {
+      const n = inputs.notification as { event: string };
+      return {
+        ...times,
+        result: { event: n.event, delivered: true, detail: "HTTP 200", latencyMs: 1, sentAt: T0 },
+      };
+    }
+    case "MaintenanceMode":
+      return { ...times, result: { state: inputs.state, outcome: "switched", status: 200, at: T0 } };
+    case "DatabaseBackup":
+      return {
+        ...times,
+        result: {
+          path: "/backups/test/test_r_20261121T220000Z.dump",
+          bytes: 4096,
+          sha256: "c".repeat(64),
+          tables: [],
+          tableCount: 3,
+          durationMs: 900,
+          createdAt: T0,
+          verified: true,
+          restoreTested: true,
+          pgDumpVersion: "15.18",
+          removedByRetention: [],
+        },
+      };
+    case "Schema":
+      return {
+        ...times,
+        applied: [],
+        version: inputs.target,
+        lastRun: {
+          direction: "up",
+          applied: [{ id: inputs.target, name: `${inputs.target}_x`, durationMs: 5 }],
+          reverted: [],
+          version: inputs.target,
+          durationMs: 5,
+        },
+      };
+    case "ReleaseMarker":
+      return { previous: null };
+    default:
+      return times;
+  }
 }
 
 /** Resolves an Output's value in mock mode. */

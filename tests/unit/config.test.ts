@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, imageTag, loadConfig } from "../../components/config";
-import { sampleRawConfig } from "../support/fixtures";
+import { minimalRawConfig } from "../support/fixtures";
 
 const allSecrets = { databasePassword: true, appDatabasePassword: true };
 
@@ -17,7 +17,7 @@ function problemsOf(raw: Record<string, unknown>, secrets: Record<string, boolea
 
 describe("loadConfig", () => {
   it("accepts the sample config and fills defaults", () => {
-    const config = loadConfig("dev", sampleRawConfig(), allSecrets);
+    const config = loadConfig("dev", minimalRawConfig(), allSecrets);
     assert.equal(config.database.adminUser, "postgres");
     assert.equal(config.app.restart, "unless-stopped");
     assert.equal(config.app.build?.dockerfile, "Dockerfile");
@@ -43,21 +43,21 @@ describe("loadConfig", () => {
   }[] = [
     {
       name: "missing key",
-      raw: { ...sampleRawConfig(), release: undefined },
+      raw: { ...minimalRawConfig(), release: undefined },
       expect: [
         "rollout:release is missing. Fix: set it in Pulumi.<stack>.yaml or with `pulumi config set --path 'rollout:release' ...` (see Pulumi.yaml for its shape).",
       ],
     },
     {
       name: "wrong type",
-      raw: sampleRawConfig({ database: { database: "rollout_dev", port: "fifty" } }),
+      raw: minimalRawConfig({ database: { database: "rollout_dev", port: "fifty" } }),
       expect: [
         "rollout:database.port is invalid (expected number, received string): got \"fifty\". Fix: set it with `pulumi config set --path 'rollout:database.port' <value>`.",
       ],
     },
     {
       name: "out of range and unknown key",
-      raw: sampleRawConfig({ database: { database: "rollout_dev", port: 70000, passwrod: "x" } }),
+      raw: minimalRawConfig({ database: { database: "rollout_dev", port: 70000, passwrod: "x" } }),
       expect: [
         "rollout:database.port is invalid (Too big: expected number to be <=65535): got 70000. Fix: set it with `pulumi config set --path 'rollout:database.port' <value>`.",
         "rollout:database.passwrod is not a known setting. Fix: remove it (check the spelling against Pulumi.yaml).",
@@ -65,7 +65,7 @@ describe("loadConfig", () => {
     },
     {
       name: "bad enum inside an array element",
-      raw: sampleRawConfig({
+      raw: minimalRawConfig({
         checks: [{ name: "health", url: "http://127.0.0.1:1/health", method: "FETCH" }],
       }),
       expect: [
@@ -74,10 +74,39 @@ describe("loadConfig", () => {
     },
     {
       name: "missing secret",
-      raw: sampleRawConfig(),
+      raw: minimalRawConfig(),
       secrets: { databasePassword: true },
       expect: [
-        "rollout:appDatabasePassword is missing. Fix: `pulumi config set --secret rollout:appDatabasePassword <value>`.",
+        "rollout:appDatabasePassword is missing (every stack needs it). Fix: `pulumi config set --secret rollout:appDatabasePassword <value>`.",
+      ],
+    },
+    {
+      name: "a secret that config refers to but the stack lacks, and an unknown secret key",
+      raw: minimalRawConfig({
+        app: {
+          ...(minimalRawConfig().app as object),
+          secretEnv: { MAINTENANCE_TOKEN: "maintenanceToken", API_KEY: "apiKey" },
+        },
+      }),
+      expect: [
+        "rollout:maintenanceToken is missing (rollout:app.secretEnv.MAINTENANCE_TOKEN refers to it). Fix: `pulumi config set --secret rollout:maintenanceToken <value>`.",
+        "rollout:app.secretEnv.API_KEY refers to secret `apiKey`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword.",
+      ],
+    },
+    {
+      name: "a maintenance window in an unknown time zone",
+      raw: minimalRawConfig({
+        window: { days: ["tue"], start: "22:00", end: "02:00", timeZone: "Mars/Olympus" },
+      }),
+      expect: [
+        'rollout:window.timeZone is invalid (timeZone "Mars/Olympus" is not an IANA time zone; use a name such as "America/New_York" or "Asia/Bangkok"): got "Mars/Olympus". Fix: set it with `pulumi config set --path \'rollout:window.timeZone\' <value>`.',
+      ],
+    },
+    {
+      name: "a wrong weekday",
+      raw: minimalRawConfig({ window: { days: ["tuesday"], start: "22:00", end: "02:00", timeZone: "UTC" } }),
+      expect: [
+        'rollout:window.days[0] is invalid (expected one of "mon"|"tue"|"wed"|"thu"|"fri"|"sat"|"sun"): got "tuesday". Fix: set it with `pulumi config set --path \'rollout:window.days[0]\' <value>`.',
       ],
     },
   ];

@@ -2,62 +2,88 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { recordRegistrations, secretInput, valueOf, type Registration } from "../support/mocks";
-import { ROOT, sampleRawConfig } from "../support/fixtures";
+import { fullRawConfig, minimalRawConfig, ROOT } from "../support/fixtures";
 
 const registrations: Registration[] = recordRegistrations();
 // Imported after the mocks are set, so resources register against them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { loadConfig, Rollout } = require("../../components") as typeof import("../../components");
+type Report = import("../../components").RolloutReport;
 
-function newRollout(name: string, raw = sampleRawConfig()) {
-  const config = loadConfig("test", raw, { databasePassword: true, appDatabasePassword: true });
+const ALL_SECRETS = {
+  databasePassword: "admin-pw",
+  appDatabasePassword: "app-pw",
+  maintenanceToken: "maint-token",
+  webhookUrl: "http://127.0.0.1:9/hook",
+  smokePassword: "smoke-pw",
+};
+// Tuesday 23:00 in New York: inside the fixture's window.
+const IN_WINDOW = new Date("2026-11-25T04:00:00Z");
+const OUT_OF_WINDOW = new Date("2026-11-24T04:00:00Z");
+
+function newRollout(name: string, raw: Record<string, unknown>, opts: { now?: Date; dryRun?: boolean } = {}) {
+  const present = Object.fromEntries(Object.keys(ALL_SECRETS).map((k) => [k, true]));
+  const config = loadConfig("test", raw, present);
+  const secrets = Object.fromEntries(Object.entries(ALL_SECRETS).map(([k, v]) => [k, pulumi.secret(v)]));
   return new Rollout(name, {
     config,
     stack: "test",
-    databasePassword: pulumi.secret("admin-pw"),
-    appDatabasePassword: pulumi.secret("app-pw"),
+    secrets,
     projectDir: ROOT,
+    now: opts.now ?? IN_WINDOW,
+    dryRun: opts.dryRun ?? false,
   });
 }
 
-describe("Rollout resource graph", () => {
-  let report: Awaited<ReturnType<typeof valueOf<import("../../components").RolloutReport>>>;
+const summary = (regs: Registration[]) => regs.map((r) => `${r.type} ${r.name}`).sort();
+const byName = (regs: Registration[], name: string) => {
+  const found = regs.find((r) => r.name === name);
+  assert.ok(found, `no resource named ${name}; have: ${regs.map((r) => r.name).join(", ")}`);
+  return found;
+};
+
+describe("Rollout with the minimal config", () => {
   let mine: Registration[];
+  let report: Report;
 
   before(async () => {
-    const rollout = newRollout("r1");
-    report = await valueOf(rollout.report);
-    mine = registrations.filter((r) => r.name.startsWith("r1"));
+    report = await valueOf(newRollout("m", minimalRawConfig()).report);
+    mine = registrations.filter((r) => r.name === "m" || r.name.startsWith("m-"));
   });
 
-  it("registers exactly the expected resources", () => {
-    const got = mine.map((r) => `${r.type} ${r.name}`).sort();
-    const expected = [
-      "command:local:Command r1-release-prepare",
-      "docker:index/container:Container r1-release-app",
-      "docker:index/image:Image r1-release-image",
-      "pulumi-nodejs:dynamic/rollout:HttpCheck r1-check-health-db-run",
-      "pulumi-nodejs:dynamic/rollout:HttpCheck r1-check-health-run",
-      "pulumi:providers:docker r1-release-docker",
-      "pulumi:providers:postgresql r1-db-admin",
-      "postgresql:index/defaultPrivileges:DefaultPrivileges r1-db-default-sequences",
-      "postgresql:index/defaultPrivileges:DefaultPrivileges r1-db-default-tables",
-      "postgresql:index/grant:Grant r1-db-connect",
-      "postgresql:index/grant:Grant r1-db-schema-usage",
-      "postgresql:index/grant:Grant r1-db-sequences",
-      "postgresql:index/grant:Grant r1-db-tables",
-      "postgresql:index/role:Role r1-db-app-role",
-      "rollout:checks:HealthCheck r1-check-health",
-      "rollout:checks:HealthCheck r1-check-health-db",
-      "rollout:database:DatabaseObjects r1-db",
-      "rollout:index:Rollout r1",
-      "rollout:release:ContainerRelease r1-release",
-    ];
-    assert.deepEqual(got, expected.sort());
+  it("registers exactly the core resources, with every optional part left out", () => {
+    assert.deepEqual(
+      summary(mine),
+      [
+        "command:local:Command m-release-prepare",
+        "docker:index/container:Container m-release-app",
+        "docker:index/image:Image m-release-image",
+        "postgresql:index/defaultPrivileges:DefaultPrivileges m-db-default-sequences",
+        "postgresql:index/defaultPrivileges:DefaultPrivileges m-db-default-tables",
+        "postgresql:index/grant:Grant m-db-connect",
+        "postgresql:index/grant:Grant m-db-schema-usage",
+        "postgresql:index/grant:Grant m-db-sequences",
+        "postgresql:index/grant:Grant m-db-tables",
+        "postgresql:index/role:Role m-db-app-role",
+        "pulumi-nodejs:dynamic/rollout:HttpCheck m-check-health-db-run",
+        "pulumi-nodejs:dynamic/rollout:HttpCheck m-check-health-run",
+        "pulumi-nodejs:dynamic/rollout:Preflight m-preflight-run",
+        "pulumi-nodejs:dynamic/rollout:ReleaseMarker m-marker-record",
+        "pulumi:providers:docker m-release-docker",
+        "pulumi:providers:postgresql m-db-admin",
+        "rollout:checks:HealthCheck m-check-health",
+        "rollout:checks:HealthCheck m-check-health-db",
+        "rollout:database:DatabaseObjects m-db",
+        "rollout:index:ReleaseMarker m-marker",
+        "rollout:index:Rollout m",
+        "rollout:preflight:Preflight m-preflight",
+        "rollout:release:ContainerRelease m-release",
+      ].sort(),
+    );
   });
 
   it("builds the image from the context with the offline base and the release's version", () => {
-    const image = mine.find((r) => r.type === "docker:index/image:Image")!;
+    const image = byName(mine, "m-release-image");
     assert.equal(image.inputs.imageName, "sample-app:1.0.0");
     assert.equal(image.inputs.skipPush, true);
     const build = image.inputs.build as Record<string, unknown>;
@@ -68,15 +94,15 @@ describe("Rollout resource graph", () => {
   });
 
   it("reruns the prepare step only when its inputs change (content hash trigger)", () => {
-    const prepare = mine.find((r) => r.type === "command:local:Command")!;
+    const prepare = byName(mine, "m-release-prepare");
     assert.equal(prepare.inputs.create, "node build.mjs");
     const triggers = prepare.inputs.triggers as string[];
     assert.equal(triggers.length, 1);
     assert.match(triggers[0], /^[0-9a-f]{64}$/);
   });
 
-  it("runs the container on host networking from the built image, with the database URL as a secret", async () => {
-    const container = mine.find((r) => r.type === "docker:index/container:Container")!;
+  it("runs the container on host networking from the built image, with the database URL as a secret", () => {
+    const container = byName(mine, "m-release-app");
     assert.equal(container.inputs.name, "sample-app-test-app");
     assert.equal(container.inputs.networkMode, "host");
     assert.equal(container.inputs.image, `sha256:${"a".repeat(64)}`);
@@ -84,11 +110,11 @@ describe("Rollout resource graph", () => {
     assert.equal(secret, true, "env holding DATABASE_URL must be sent as a secret");
     const envs = value as string[];
     assert.ok(envs.includes("PORT=18181"));
-    // The database URL carries the role name from the Role resource: data flow orders role -> container.
-    const dbUrl = envs.find((e) => e.startsWith("DATABASE_URL="));
-    assert.equal(
-      dbUrl,
-      "DATABASE_URL=postgresql://sample_app:app-pw@127.0.0.1:55432/rollout_dev?sslmode=disable",
+    // The URL carries the role name from the Role resource: data flow orders role -> container.
+    assert.ok(
+      envs.includes(
+        "DATABASE_URL=postgresql://sample_app:app-pw@127.0.0.1:55432/rollout_dev?sslmode=disable",
+      ),
     );
     assert.deepEqual(container.inputs.labels, [
       { label: "rollout.release", value: "2026.11.21-1" },
@@ -97,15 +123,16 @@ describe("Rollout resource graph", () => {
   });
 
   it("keys every check to the release and the containers, and expands {version}", () => {
-    const checks = mine.filter((r) => r.type === "pulumi-nodejs:dynamic/rollout:HttpCheck");
-    for (const check of checks) {
-      const triggers = check.inputs.triggers as string[];
-      assert.equal(triggers[0], "2026.11.21-1");
-      assert.equal(triggers[1], `sha256:${"a".repeat(64)}`);
-      assert.equal(triggers[2], JSON.stringify({ app: "r1-release-app-id" }));
+    for (const check of mine.filter((r) => r.type === "pulumi-nodejs:dynamic/rollout:HttpCheck")) {
+      // Data flow from the containers orders containers -> checks.
+      assert.deepEqual(check.inputs.triggers, [
+        "2026.11.21-1",
+        `sha256:${"a".repeat(64)}`,
+        JSON.stringify({ app: "m-release-app-id" }),
+      ]);
     }
-    const health = checks.find((c) => c.name === "r1-check-health-run")!;
-    assert.deepEqual((health.inputs.spec as { expectJson: unknown }).expectJson, { version: "1.0.0" });
+    const spec = byName(mine, "m-check-health-run").inputs.spec as { expectJson: unknown };
+    assert.deepEqual(spec.expectJson, { version: "1.0.0" });
   });
 
   it("grants the app role CONNECT, USAGE and table/sequence rights now and by default", () => {
@@ -117,41 +144,244 @@ describe("Rollout resource graph", () => {
       ["table", ["SELECT", "INSERT", "UPDATE", "DELETE"]],
     ]);
     for (const g of grants) assert.equal(g.inputs.role, "sample_app");
-    const role = mine.find((r) => r.type === "postgresql:index/role:Role")!;
+    const role = byName(mine, "m-db-app-role");
     assert.equal(role.inputs.login, true);
     assert.deepEqual(secretInput(role.inputs.password), { secret: true, value: "app-pw" });
-    assert.equal(role.inputs.name, "sample_app");
   });
 
-  it("exports a report with the release, image and every check", () => {
-    assert.deepEqual(report, {
-      release: { id: "2026.11.21-1", image: "sample-app:1.0.0", stack: "test" },
-      image: { reference: "sample-app:1.0.0", id: `sha256:${"a".repeat(64)}` },
-      containers: { app: "r1-release-app-id" },
-      checks: [
-        { name: "health", passed: true, status: 200, latencyMs: 3, attempts: 1 },
-        { name: "health-db", passed: true, status: 200, latencyMs: 3, attempts: 1 },
-      ],
+  it("reports the release, image and every check, with null for the parts left out", () => {
+    assert.deepEqual(report.release, {
+      id: "2026.11.21-1",
+      image: "sample-app:1.0.0",
+      schemaTarget: undefined,
+      stack: "test",
     });
+    assert.deepEqual(report.image, {
+      before: null,
+      after: "sample-app:1.0.0",
+      id: `sha256:${"a".repeat(64)}`,
+    });
+    assert.deepEqual(
+      report.checks.map((c) => [c.name, c.kind, c.passed, c.observed]),
+      [
+        ["health", "http", true, "HTTP 200"],
+        ["health-db", "http", true, "HTTP 200"],
+      ],
+    );
+    assert.equal(report.backup, null);
+    assert.equal(report.schema, null);
+    assert.equal(report.maintenance, null);
+    assert.equal(report.soak, null);
+    assert.equal(report.gates.window, null);
   });
 
   it("pulls and keeps a registry image when no build is configured", async () => {
-    const raw = sampleRawConfig();
+    const raw = minimalRawConfig();
     const app = { ...(raw.app as Record<string, unknown>) };
     delete app.build;
-    const rollout = newRollout("r2", {
-      ...raw,
-      app,
-      release: { id: "r2", image: "registry.example.com/app:2.0.0" },
-    });
-    const r = await valueOf(rollout.report);
-    const mineR2 = registrations.filter((x) => x.name.startsWith("r2"));
-    assert.equal(mineR2.filter((x) => x.type === "docker:index/image:Image").length, 0);
-    assert.equal(mineR2.filter((x) => x.type === "command:local:Command").length, 0);
-    const remote = mineR2.filter((x) => x.type === "docker:index/remoteImage:RemoteImage");
+    const r = await valueOf(
+      newRollout("p", { ...raw, app, release: { id: "p", image: "registry.example.com/app:2.0.0" } }).report,
+    );
+    const regs = registrations.filter((x) => x.name.startsWith("p-"));
+    assert.equal(regs.filter((x) => x.type === "docker:index/image:Image").length, 0);
+    assert.equal(regs.filter((x) => x.type === "command:local:Command").length, 0);
+    const remote = regs.filter((x) => x.type === "docker:index/remoteImage:RemoteImage");
     assert.equal(remote.length, 1);
     assert.equal(remote[0].inputs.name, "registry.example.com/app:2.0.0");
     assert.equal(remote[0].inputs.keepLocally, true);
     assert.equal(r.image.id, `sha256:${"b".repeat(64)}`);
+  });
+});
+
+describe("Rollout with every part on", () => {
+  let mine: Registration[];
+  let report: Report;
+
+  before(async () => {
+    report = await valueOf(newRollout("f", fullRawConfig()).report);
+    mine = registrations.filter((r) => r.name === "f" || r.name.startsWith("f-"));
+  });
+
+  it("adds the runbook steps: announcements, maintenance, backup with an offsite copy, schema, SQL and smoke checks, soak", () => {
+    const dynamic = mine
+      .filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/"))
+      .map((r) => r.name)
+      .sort();
+    assert.deepEqual(dynamic, [
+      "f-announce-start-send",
+      "f-announce-success-send",
+      "f-backup-dump",
+      "f-check-health-db-run",
+      "f-check-health-run",
+      "f-maintenance-off-switch",
+      "f-maintenance-on-switch",
+      "f-marker-record",
+      "f-preflight-run",
+      "f-schema-state",
+      "f-smoke-crud-run",
+      "f-soak-run",
+      "f-sqlcheck-schema-version-run",
+    ]);
+    assert.equal(mine.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2").length, 1);
+    assert.equal(mine.filter((r) => r.type === "docker:index/volume:Volume").length, 1);
+    assert.equal(mine.length, 44);
+  });
+
+  it("hands the schema every migration with its SQL, the target and the release", () => {
+    const schema = byName(mine, "f-schema-state");
+    assert.equal(schema.inputs.target, "0003");
+    assert.equal(schema.inputs.release, "2026.11.21-1");
+    const migrations = schema.inputs.migrations as {
+      id: string;
+      up: string;
+      down: string;
+      checksum: string;
+    }[];
+    assert.deepEqual(
+      migrations.map((m) => m.id),
+      ["0001", "0002", "0003", "0004"],
+    );
+    assert.match(migrations[2].up, /ALTER TABLE items ADD COLUMN status/);
+    assert.match(migrations[2].down, /ALTER TABLE items DROP COLUMN status/);
+    assert.match(migrations[2].checksum, /^[0-9a-f]{64}$/);
+    const connection = secretInput(schema.inputs.connection);
+    assert.equal(connection.secret, true, "the connection holds the admin password");
+    assert.equal((connection.value as { password: string }).password, "admin-pw");
+  });
+
+  it("takes the backup into the stack's folder with retention and the restore test", () => {
+    const dump = byName(mine, "f-backup-dump");
+    assert.equal(dump.inputs.dir, `${ROOT}/.local/backups`);
+    assert.equal(dump.inputs.stack, "test");
+    assert.equal(dump.inputs.release, "2026.11.21-1");
+    assert.equal(dump.inputs.restoreTest, true);
+    assert.equal(dump.inputs.keep, 3);
+    const copy = byName(mine, "f-backup-offsite");
+    assert.equal(copy.inputs.bucket, "rollout-backups");
+    assert.equal(copy.inputs.key, "db/test/test_r_20261121T220000Z.dump");
+    assert.equal(copy.inputs.serverSideEncryption, "AES256");
+  });
+
+  it("sends the maintenance token and the smoke password only as secrets", () => {
+    for (const name of ["f-maintenance-on-switch", "f-maintenance-off-switch"]) {
+      const { secret, value } = secretInput(byName(mine, name).inputs.call);
+      assert.equal(secret, true, `${name} call must be secret`);
+      assert.equal((value as { token: string }).token, "maint-token");
+    }
+    const smoke = secretInput(byName(mine, "f-smoke-crud-run").inputs.spec);
+    assert.equal(smoke.secret, true);
+    const spec = smoke.value as { vars: Record<string, string>; headers: Record<string, string> };
+    assert.deepEqual(spec.vars, { user: "smoke", password: "smoke-pw" });
+    assert.deepEqual(spec.headers, { "x-maintenance-bypass": "maint-token" });
+    const env = secretInput(byName(mine, "f-release-app").inputs.envs);
+    assert.ok((env.value as string[]).includes("MAINTENANCE_TOKEN=maint-token"));
+    assert.equal(env.secret, true);
+  });
+
+  it("expands {schemaTarget} in SQL check expectations", () => {
+    const spec = byName(mine, "f-sqlcheck-schema-version-run").inputs.spec as { expect: string };
+    assert.equal(spec.expect, "0003");
+  });
+
+  it("reports window, approvals, backup, schema, checks, smoke, soak and ordered phase timings", () => {
+    assert.equal(report.gates.window?.open, true);
+    assert.equal(report.gates.window?.enforced, true);
+    assert.deepEqual(report.gates.approvals, {
+      required: ["tech-lead", "dba"],
+      given: [
+        { role: "tech-lead", by: "alice" },
+        { role: "dba", by: "bob" },
+      ],
+    });
+    assert.equal(report.backup?.sha256, "c".repeat(64));
+    assert.deepEqual(report.schema, { version: "0003", direction: "up", applied: ["0003_x"], reverted: [] });
+    assert.deepEqual(
+      report.checks.map((c) => `${c.kind}:${c.name}:${c.observed}`),
+      ["http:health:HTTP 200", "http:health-db:HTTP 200", "sql:schema-version:0003"],
+    );
+    assert.equal(report.smokeTests[0].steps[0].status, 200);
+    assert.equal(report.soak?.p95Ms, 4);
+    assert.deepEqual(report.announcements.start.event, "start");
+    assert.deepEqual(
+      report.phases.map((p) => p.phase),
+      [
+        "preflight",
+        "announce start",
+        "maintenance on",
+        "backup",
+        "schema",
+        "database objects and containers",
+        "checks and smoke tests",
+        "maintenance off",
+        "soak",
+      ],
+    );
+  });
+});
+
+describe("Rollout program-time gates", () => {
+  it("refuses `up` outside an enforced window, naming the window and the next opening", () => {
+    assert.throws(
+      () => newRollout("w1", fullRawConfig(), { now: OUT_OF_WINDOW }),
+      /refusing to roll out: outside the maintenance window \(tue,wed,thu 22:00-02:00 America\/New_York\): it is now 2026-11-23T23:00:00-05:00; the next window opens at 2026-11-24T22:00:00-05:00, in 1380 min\. Wait for the window, or set rollout:override\.reason/,
+    );
+    assert.equal(
+      registrations.filter((r) => r.name.startsWith("w1-")).length,
+      0,
+      "nothing may be registered",
+    );
+  });
+
+  it("only warns on preview outside the window", async () => {
+    const r = await valueOf(newRollout("w2", fullRawConfig(), { now: OUT_OF_WINDOW, dryRun: true }).report);
+    assert.equal(r.gates.window?.open, false);
+  });
+
+  it("goes ahead outside the window with a written override, which lands in the report", async () => {
+    const r = await valueOf(
+      newRollout(
+        "w3",
+        fullRawConfig({ override: { reason: "security fix CVE-2026-1234, approved by CTO" } }),
+        {
+          now: OUT_OF_WINDOW,
+        },
+      ).report,
+    );
+    assert.equal(r.gates.override, "security fix CVE-2026-1234, approved by CTO");
+  });
+
+  it("refuses `up` without every required approval for this release", () => {
+    assert.throws(
+      () =>
+        newRollout(
+          "a1",
+          fullRawConfig({
+            approvals: {
+              required: ["tech-lead", "dba"],
+              given: [{ role: "dba", by: "bob", release: "2026.11.21-1" }],
+            },
+          }),
+        ),
+      /refusing to roll out: approval by `tech-lead` for release 2026\.11\.21-1 is missing; add/,
+    );
+  });
+
+  it("refuses a migrations folder with a problem before creating anything", () => {
+    assert.throws(
+      () => newRollout("mf", fullRawConfig({ migrations: { dir: "no/such/folder" } })),
+      /no\/such\/folder/,
+    );
+    assert.equal(registrations.filter((r) => r.name.startsWith("mf-")).length, 0);
+  });
+
+  it("refuses a schema target that is not a migration", () => {
+    assert.throws(
+      () =>
+        newRollout(
+          "st",
+          fullRawConfig({ release: { id: "2026.11.21-1", image: "sample-app:1.1.0", schemaTarget: "0099" } }),
+        ),
+      /schema target "0099" is not a migration in the folder; use one of: 0000, 0001, 0002, 0003, 0004/,
+    );
   });
 });

@@ -1,0 +1,63 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** What was released. */
+export interface ReleaseFacts {
+  readonly release: string;
+  readonly image: string;
+  readonly imageId: string;
+  readonly schemaVersion: string;
+}
+
+interface MarkerOutputs extends ReleaseFacts {
+  /** The release this one replaced, from the marker's previous state; null on a first install. */
+  readonly previous: ReleaseFacts | null;
+}
+
+const facts = (o: ReleaseFacts): ReleaseFacts => ({
+  release: o.release,
+  image: o.image,
+  imageId: o.imageId,
+  schemaVersion: o.schemaVersion,
+});
+
+const provider: pulumi.dynamic.ResourceProvider<ReleaseFacts, MarkerOutputs> = {
+  async diff(_id, olds, news) {
+    return { changes: JSON.stringify(facts(olds)) !== JSON.stringify(facts(news)) };
+  },
+  async create(inputs) {
+    return { id: inputs.release, outs: { ...facts(inputs), previous: null } };
+  },
+  async update(_id, olds, news) {
+    return { outs: { ...facts(news), previous: facts(olds) } };
+  },
+  async read(id, props) {
+    return { id, props };
+  },
+  async delete() {},
+};
+
+class Marker extends pulumi.dynamic.Resource {
+  declare readonly previous: pulumi.Output<ReleaseFacts | null>;
+  constructor(name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+    super(provider, name, { ...props, previous: undefined }, opts, "rollout", "ReleaseMarker");
+  }
+}
+
+/**
+ * The last step of a successful rollout: records what is now released, and remembers what it
+ * replaced, so the report can show the image before and after.
+ */
+export class ReleaseMarker extends pulumi.ComponentResource {
+  readonly previous: pulumi.Output<ReleaseFacts | null>;
+
+  constructor(
+    name: string,
+    args: { [K in keyof ReleaseFacts]: pulumi.Input<string> },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super("rollout:index:ReleaseMarker", name, {}, opts);
+    const marker = new Marker(`${name}-record`, { ...args }, { parent: this });
+    this.previous = marker.previous;
+    this.registerOutputs({ previous: this.previous });
+  }
+}

@@ -1,0 +1,75 @@
+// Preflight: what must hold before a rollout changes anything. No Pulumi inside.
+import { Client, type ClientConfig } from "pg";
+import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "./sql";
+
+export interface PreflightSpec {
+  /** Health URL of the release running now. */
+  readonly currentHealthUrl?: string;
+  /** Go on when nothing answers there (a first install). */
+  readonly allowNoCurrentService: boolean;
+  readonly gates: readonly SqlCheckSpec[];
+}
+
+export interface PreflightResult {
+  readonly databaseVersion: string;
+  readonly currentService: "healthy" | "none running" | "not checked";
+  readonly gates: SqlCheckResult[];
+}
+
+const NOTHING_CHANGED = "nothing has been changed yet";
+
+/** Runs every preflight check in order; throws on the first that fails, saying nothing changed. */
+export async function runPreflight(connection: ClientConfig, spec: PreflightSpec): Promise<PreflightResult> {
+  const client = new Client({ ...connection, connectionTimeoutMillis: 10_000 });
+  let databaseVersion: string;
+  try {
+    await client.connect();
+    databaseVersion = (await client.query<{ v: string }>("SHOW server_version")).rows[0].v;
+  } catch (err) {
+    throw new Error(
+      `preflight failed: database ${connection.host}:${connection.port}/${connection.database} is not reachable ` +
+        `(${(err as Error).message}); ${NOTHING_CHANGED}. Check the database and rollout:database.`,
+      { cause: err },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+
+  let currentService: PreflightResult["currentService"] = "not checked";
+  if (spec.currentHealthUrl) {
+    try {
+      const response = await fetch(spec.currentHealthUrl, { signal: AbortSignal.timeout(10_000) });
+      await response.arrayBuffer();
+      if (!response.ok) {
+        throw new Error(
+          `preflight failed: the running service answers ${response.status} at ${spec.currentHealthUrl}; ` +
+            `${NOTHING_CHANGED}. Find out why before rolling out over it.`,
+        );
+      }
+      currentService = "healthy";
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (code === "ECONNREFUSED" && spec.allowNoCurrentService) {
+        currentService = "none running";
+      } else if (code) {
+        throw new Error(
+          `preflight failed: nothing answers at ${spec.currentHealthUrl} (${code}); ${NOTHING_CHANGED}. ` +
+            `For a first install set rollout:preflight.allowNoCurrentService to true.`,
+          { cause: err },
+        );
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  const gates: SqlCheckResult[] = [];
+  for (const gate of spec.gates) {
+    try {
+      gates.push(await runSqlCheck(connection, gate, "preflight gate"));
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${NOTHING_CHANGED}`, { cause: err });
+    }
+  }
+  return { databaseVersion, currentService, gates };
+}

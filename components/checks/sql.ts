@@ -1,0 +1,89 @@
+// SQL checks and gates: a query whose first value must equal an expected value, polled until a
+// deadline (a gate such as "no active sessions" may take a while to hold). No Pulumi inside.
+import { Client, type ClientConfig } from "pg";
+
+export interface SqlCheckSpec {
+  readonly name: string;
+  /** A query returning one value in its first column of its first row. */
+  readonly sql: string;
+  /** The value as text (`String(value)`, NULL as "null"). */
+  readonly expect: string;
+  /** Keep polling until this many seconds have passed. 0 = one try. */
+  readonly timeoutSeconds: number;
+  readonly intervalMs: number;
+}
+
+export interface SqlCheckResult {
+  readonly name: string;
+  readonly passed: true;
+  readonly value: string;
+  readonly attempts: number;
+  readonly latencyMs: number;
+  readonly elapsedMs: number;
+}
+
+/** The first column of the first row as text, the way checks compare it. */
+export function firstValue(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return "no rows";
+  const value = Object.values(rows[0])[0];
+  return value === null || value === undefined ? "null" : String(value);
+}
+
+/**
+ * Runs the query until it returns the expected value or the time runs out.
+ * @param kind "check" or "gate", for messages.
+ */
+export async function runSqlCheck(
+  connection: ClientConfig,
+  spec: SqlCheckSpec,
+  kind = "SQL check",
+): Promise<SqlCheckResult> {
+  const started = performance.now();
+  const deadline = started + spec.timeoutSeconds * 1000;
+  const client = new Client({ ...connection, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `${kind} \`${spec.name}\` could not connect to ${connection.host}:${connection.port}/${connection.database}: ` +
+        `${(err as Error).message}; check that the database is up and reachable from here`,
+      { cause: err },
+    );
+  }
+  try {
+    let attempts = 0;
+    let last = "";
+    for (;;) {
+      attempts++;
+      const queryStarted = performance.now();
+      try {
+        last = firstValue((await client.query(spec.sql)).rows);
+      } catch (err) {
+        throw new Error(
+          `${kind} \`${spec.name}\` failed: the query raised ${(err as Error).message}; fix the query`,
+          { cause: err },
+        );
+      }
+      const latencyMs = Math.round(performance.now() - queryStarted);
+      if (last === spec.expect) {
+        return {
+          name: spec.name,
+          passed: true,
+          value: last,
+          attempts,
+          latencyMs,
+          elapsedMs: Math.round(performance.now() - started),
+        };
+      }
+      if (performance.now() + spec.intervalMs > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
+    }
+    throw new Error(
+      `${kind} \`${spec.name}\` failed: expected ${JSON.stringify(spec.expect)}, got ${JSON.stringify(last)} ` +
+        `after ${attempts} attempt${attempts === 1 ? "" : "s"} over ${((performance.now() - started) / 1000).toFixed(1)} s ` +
+        `(query: ${spec.sql.replace(/\s+/g, " ").trim()})`,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

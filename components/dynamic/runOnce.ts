@@ -1,0 +1,86 @@
+// A dynamic resource that runs a task when it is created and whenever its inputs change, and
+// records the result: the shape of every step of a rollout that is not itself infrastructure
+// (a check, a backup, a notification). It runs during `up` only; preview never calls create.
+import * as pulumi from "@pulumi/pulumi";
+
+/** What a run records besides its inputs. */
+export interface RunRecord<R> {
+  readonly result: R;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+const RECORD_KEYS = new Set(["result", "startedAt", "finishedAt", "__provider"]);
+
+/** JSON with sorted keys, so values read back from state compare equal to fresh ones. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([k, v]) => !RECORD_KEYS.has(k) && v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/** Input keys whose values differ between the recorded run and the new inputs. */
+export function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(olds), ...Object.keys(news)].filter((k) => !RECORD_KEYS.has(k)));
+  return [...keys].filter((k) => canonical(olds[k]) !== canonical(news[k])).sort();
+}
+
+/** A provider that calls `run` on create and on any input change. Nothing is undone on delete. */
+export function runOnceProvider<I extends Record<string, unknown>, R>(
+  run: (inputs: I) => Promise<R>,
+): pulumi.dynamic.ResourceProvider<I, I & RunRecord<R>> {
+  const timed = async (inputs: I): Promise<I & RunRecord<R>> => {
+    const startedAt = new Date().toISOString();
+    const result = await run(inputs);
+    return { ...inputs, result, startedAt, finishedAt: new Date().toISOString() };
+  };
+  return {
+    async diff(_id, olds, news) {
+      const changed = changedKeys(olds, news);
+      return { changes: changed.length > 0 };
+    },
+    async create(inputs) {
+      const outs = await timed(inputs);
+      return { id: `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`, outs };
+    },
+    async update(_id, _olds, news) {
+      return { outs: await timed(news) };
+    },
+    // Reading back would mean doing the task again; the recorded run stays as it was.
+    async read(id, props) {
+      return { id, props };
+    },
+    async delete() {
+      // A run leaves nothing to remove (backups in particular are never deleted by a replace).
+    },
+  };
+}
+
+/** A recorded run of a task; `result`, `startedAt` and `finishedAt` come from the last run. */
+export class RunOnce<R> extends pulumi.dynamic.Resource {
+  declare readonly result: pulumi.Output<R>;
+  declare readonly startedAt: pulumi.Output<string>;
+  declare readonly finishedAt: pulumi.Output<string>;
+
+  constructor(
+    typeName: string,
+    provider: pulumi.dynamic.ResourceProvider,
+    name: string,
+    inputs: Record<string, pulumi.Input<unknown>>,
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      provider,
+      name,
+      { ...inputs, result: undefined, startedAt: undefined, finishedAt: undefined },
+      opts,
+      "rollout",
+      typeName,
+    );
+  }
+}

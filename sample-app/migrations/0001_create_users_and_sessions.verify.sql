@@ -1,0 +1,3 @@
+-- expect: 2
+SELECT count(*) FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_name IN ('users', 'sessions');
