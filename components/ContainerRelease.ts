@@ -1,8 +1,15 @@
-import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
+import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { buildImage, type ImageBuildResult, type ImageBuildSpec } from "./release/image";
 import { hashSources } from "./sources";
+
+// Images from a local context are built with the docker CLI (classic builder, host network); the
+// previous image stays tagged, so a rollback reuses it.
+const imageBuildProvider = runOnceProvider(async (inputs: { spec: ImageBuildSpec }) =>
+  buildImage(inputs.spec),
+);
 
 /** How to build the image locally instead of pulling it. */
 export interface ImageBuildArgs {
@@ -12,12 +19,12 @@ export interface ImageBuildArgs {
   readonly dockerfile?: string;
   /** Build arguments, e.g. `BASE_IMAGE` for an offline base. */
   readonly args?: Record<string, string>;
-  /**
-   * A shell command run in the context before the build (e.g. bundling sources). It reruns when a
-   * file under `prepareInputs` changes. @default no preparation step
-   */
+  /** A shell command run in the context before each build (e.g. bundling sources). @default none */
   readonly prepareCommand?: string;
-  /** Files or folders, relative to the context, whose content decides when `prepareCommand` reruns. */
+  /**
+   * Files or folders, relative to the context, whose content (with the Dockerfile) decides when the
+   * image is rebuilt. @default the whole context
+   */
   readonly prepareInputs?: readonly string[];
 }
 
@@ -121,35 +128,27 @@ export class ContainerRelease extends pulumi.ComponentResource {
     if (args.build) {
       const build = args.build;
       const context = path.resolve(build.context);
-      let prepare: command.local.Command | undefined;
-      if (build.prepareCommand) {
-        prepare = new command.local.Command(
-          `${name}-prepare`,
-          {
-            create: build.prepareCommand,
-            dir: context,
-            triggers: [hashSources(context, build.prepareInputs ?? ["."])],
-          },
-          { parent: this },
-        );
-      }
-      const image = new docker.Image(
+      const image = new RunOnce<ImageBuildResult>(
+        "ImageBuild",
+        imageBuildProvider,
         `${name}-image`,
         {
-          imageName: args.image,
-          skipPush: true,
-          build: {
+          spec: {
             context,
-            dockerfile: path.join(context, build.dockerfile ?? "Dockerfile"),
-            args: build.args,
-            // The classic builder needs no buildx plugin and can use the host network.
-            builderVersion: "BuilderV1",
-            network: "host",
+            dockerfile: build.dockerfile ?? "Dockerfile",
+            tag: args.image,
+            buildArgs: build.args ?? {},
+            prepareCommand: build.prepareCommand,
+            sourceHash: hashSources(
+              context,
+              build.prepareInputs ? [...build.prepareInputs, build.dockerfile ?? "Dockerfile"] : ["."],
+            ),
+            dockerHost: args.dockerHost,
           },
         },
-        { parent: this, provider, dependsOn: prepare ? [prepare] : [] },
+        { parent: this },
       );
-      imageId = image.repoDigest;
+      imageId = image.result.apply((r) => r.imageId);
     } else {
       const image = new docker.RemoteImage(
         `${name}-image`,

@@ -143,6 +143,8 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           durationMs: 5,
         },
       };
+    case "ImageBuild":
+      return { ...times, result: { imageId: `sha256:${"a".repeat(64)}`, outcome: "built", durationMs: 1000 } };
     case "ReleaseMarker":
       return { previous: null };
     default:

@@ -55,9 +55,8 @@ describe("Rollout with the minimal config", () => {
     assert.deepEqual(
       summary(mine),
       [
-        "command:local:Command m-release-prepare",
         "docker:index/container:Container m-release-app",
-        "docker:index/image:Image m-release-image",
+        "pulumi-nodejs:dynamic/rollout:ImageBuild m-release-image",
         "postgresql:index/defaultPrivileges:DefaultPrivileges m-db-default-sequences",
         "postgresql:index/defaultPrivileges:DefaultPrivileges m-db-default-tables",
         "postgresql:index/grant:Grant m-db-connect",
@@ -83,22 +82,15 @@ describe("Rollout with the minimal config", () => {
   });
 
   it("builds the image from the context with the offline base and the release's version", () => {
-    const image = byName(mine, "m-release-image");
-    assert.equal(image.inputs.imageName, "sample-app:1.0.0");
-    assert.equal(image.inputs.skipPush, true);
-    const build = image.inputs.build as Record<string, unknown>;
-    assert.equal(build.context, `${ROOT}/sample-app`);
-    assert.equal(build.builderVersion, "BuilderV1");
-    assert.equal(build.network, "host");
-    assert.deepEqual(build.args, { BASE_IMAGE: "rollout/node-base:local", APP_VERSION: "1.0.0" });
-  });
-
-  it("reruns the prepare step only when its inputs change (content hash trigger)", () => {
-    const prepare = byName(mine, "m-release-prepare");
-    assert.equal(prepare.inputs.create, "node build.mjs");
-    const triggers = prepare.inputs.triggers as string[];
-    assert.equal(triggers.length, 1);
-    assert.match(triggers[0], /^[0-9a-f]{64}$/);
+    const spec = byName(mine, "m-release-image").inputs.spec as Record<string, unknown>;
+    assert.equal(spec.tag, "sample-app:1.0.0");
+    assert.equal(spec.context, `${ROOT}/sample-app`);
+    assert.equal(spec.dockerfile, "Dockerfile");
+    assert.equal(spec.prepareCommand, "node build.mjs");
+    assert.equal(spec.dockerHost, "unix:///var/run/docker.sock");
+    assert.deepEqual(spec.buildArgs, { BASE_IMAGE: "rollout/node-base:local", APP_VERSION: "1.0.0" });
+    // The content hash of the sources decides when the image is rebuilt.
+    assert.match(spec.sourceHash as string, /^[0-9a-f]{64}$/);
   });
 
   it("runs the container on host networking from the built image, with the database URL as a secret", () => {
@@ -183,8 +175,7 @@ describe("Rollout with the minimal config", () => {
       newRollout("p", { ...raw, app, release: { id: "p", image: "registry.example.com/app:2.0.0" } }).report,
     );
     const regs = registrations.filter((x) => x.name.startsWith("p-"));
-    assert.equal(regs.filter((x) => x.type === "docker:index/image:Image").length, 0);
-    assert.equal(regs.filter((x) => x.type === "command:local:Command").length, 0);
+    assert.equal(regs.filter((x) => x.type === "pulumi-nodejs:dynamic/rollout:ImageBuild").length, 0);
     const remote = regs.filter((x) => x.type === "docker:index/remoteImage:RemoteImage");
     assert.equal(remote.length, 1);
     assert.equal(remote[0].inputs.name, "registry.example.com/app:2.0.0");
@@ -217,6 +208,7 @@ describe("Rollout with every part on", () => {
       "f-maintenance-on-switch",
       "f-marker-record",
       "f-preflight-run",
+      "f-release-image",
       "f-schema-state",
       "f-smoke-crud-run",
       "f-soak-run",
@@ -224,7 +216,7 @@ describe("Rollout with every part on", () => {
     ]);
     assert.equal(mine.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2").length, 1);
     assert.equal(mine.filter((r) => r.type === "docker:index/volume:Volume").length, 1);
-    assert.equal(mine.length, 44);
+    assert.equal(mine.length, 43);
   });
 
   it("hands the schema every migration with its SQL, the target and the release", () => {

@@ -1,0 +1,112 @@
+// Building an image with the Docker CLI, for images made from a local context. No Pulumi inside;
+// the ImageBuild dynamic resource in ContainerRelease.ts calls it during `up`.
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+
+export interface ImageBuildSpec {
+  /** Absolute path of the build context. */
+  readonly context: string;
+  /** Dockerfile path relative to the context. */
+  readonly dockerfile: string;
+  /** Tag given to the image, e.g. `sample-app:1.1.0`. */
+  readonly tag: string;
+  readonly buildArgs: Record<string, string>;
+  /** Shell command run in the context before the build, e.g. bundling sources. */
+  readonly prepareCommand?: string;
+  /** Content hash of the sources; stored as a label so an identical image is reused, not rebuilt. */
+  readonly sourceHash: string;
+  /** DOCKER_HOST for the CLI: unix socket, ssh:// or tcp://. */
+  readonly dockerHost: string;
+}
+
+export interface ImageBuildResult {
+  /** `sha256:...` id of the image. */
+  readonly imageId: string;
+  /** "built", or "reused" when the tag already held an image of the same sources and arguments. */
+  readonly outcome: "built" | "reused";
+  readonly durationMs: number;
+}
+
+const LABEL = "rollout.build-hash";
+
+/** The docker CLI's environment: the target host and the classic builder (no buildx plugin needed). */
+function dockerEnv(host: string): NodeJS.ProcessEnv {
+  return { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: "0" };
+}
+
+function run(command: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv; what: string }) {
+  const result = spawnSync(command, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  if (result.error) throw new Error(`${opts.what} could not start ${command}: ${result.error.message}`);
+  if (result.status !== 0) {
+    const tail = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+    throw new Error(`${opts.what} failed (exit ${result.status}):\n${tail}`);
+  }
+  return result.stdout.trim();
+}
+
+/** The build identity: sources and everything that shapes the image. */
+function buildHash(spec: ImageBuildSpec): string {
+  return [
+    spec.sourceHash,
+    spec.dockerfile,
+    ...Object.entries(spec.buildArgs)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`),
+  ].join(";");
+}
+
+/** Id and build label of the image the tag points at, or undefined when there is none. */
+export function inspectImage(tag: string, dockerHost: string): { id: string; hash: string } | undefined {
+  const result = spawnSync(
+    "docker",
+    ["image", "inspect", "--format", `{{.Id}} {{index .Config.Labels "${LABEL}"}}`, tag],
+    {
+      env: dockerEnv(dockerHost),
+      encoding: "utf8",
+    },
+  );
+  if (result.status !== 0) return undefined;
+  const [id, ...hash] = result.stdout.trim().split(" ");
+  return { id, hash: hash.join(" ") };
+}
+
+/**
+ * Builds the image unless the tag already holds one built from the same sources and arguments, so
+ * a rollback to an earlier release reuses the image it had instead of rebuilding it.
+ */
+export function buildImage(spec: ImageBuildSpec): ImageBuildResult {
+  const started = Date.now();
+  const wanted = buildHash(spec);
+  const existing = inspectImage(spec.tag, spec.dockerHost);
+  if (existing && existing.hash === wanted) {
+    return { imageId: existing.id, outcome: "reused", durationMs: Date.now() - started };
+  }
+  if (spec.prepareCommand) {
+    run("sh", ["-c", spec.prepareCommand], {
+      cwd: spec.context,
+      env: process.env,
+      what: `preparing the build context (${spec.prepareCommand})`,
+    });
+  }
+  const args = [
+    "build",
+    "--network",
+    "host",
+    "--file",
+    path.join(spec.context, spec.dockerfile),
+    "--tag",
+    spec.tag,
+  ];
+  args.push("--label", `${LABEL}=${wanted}`);
+  for (const [key, value] of Object.entries(spec.buildArgs)) args.push("--build-arg", `${key}=${value}`);
+  args.push(spec.context);
+  run("docker", args, { env: dockerEnv(spec.dockerHost), what: `docker build of ${spec.tag}` });
+  const built = inspectImage(spec.tag, spec.dockerHost);
+  if (!built) throw new Error(`docker build of ${spec.tag} reported success but the tag does not exist`);
+  return { imageId: built.id, outcome: "built", durationMs: Date.now() - started };
+}
