@@ -1,4 +1,4 @@
-import * as aws from "@pulumi/aws";
+import type * as awsTypes from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import { Client } from "pg";
@@ -112,6 +112,10 @@ export class DatabaseBackup extends pulumi.ComponentResource {
     this.finishedAt = run.finishedAt;
 
     if (args.offsite) {
+      // Loaded only when a stack copies offsite: the aws package is large and its plugin is only
+      // needed where it is used.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const aws = require("@pulumi/aws") as typeof awsTypes;
       const { bucket, region } = args.offsite;
       const prefix = args.offsite.prefix ?? "";
       const awsProvider = new aws.Provider(`${name}-aws`, { region }, { parent: this });

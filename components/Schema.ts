@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { canonical } from "./dynamic/runOnce";
+import { canonical, plain } from "./dynamic/runOnce";
 import {
   checksumProblems,
   migrate,
@@ -108,7 +108,7 @@ async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Prom
 const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
   async check(olds, news) {
     const plan = describePlan(olds && olds.migrations ? olds : undefined, news);
-    return { inputs: { ...news, plan } };
+    return { inputs: plain({ ...news, plan }) };
   },
   async diff(_id, olds, news) {
     // An applied migration edited on disk fails preview here, before anything runs.
@@ -134,7 +134,7 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
       irreversible: a.irreversible,
     }));
     const version = applied.reduce((max, a) => (a.id > max ? a.id : max), NO_MIGRATIONS);
-    return { id, props: { ...props, applied, version } };
+    return { id, props: plain({ ...props, applied, version }) };
   },
   // Destroying the stack never drops schema or data; revert with a lower target instead.
   async delete() {},

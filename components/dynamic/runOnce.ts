@@ -10,14 +10,15 @@ export interface RunRecord<R> {
   readonly finishedAt: string;
 }
 
-const RECORD_KEYS = new Set(["result", "startedAt", "finishedAt", "__provider"]);
+// An array, not a Set: providers are serialized by value, and a captured Set does not survive it.
+const RECORD_KEYS = ["result", "startedAt", "finishedAt", "__provider"];
 
 /** JSON with sorted keys, so values read back from state compare equal to fresh ones. */
 export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value !== null && typeof value === "object") {
     const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([k, v]) => !RECORD_KEYS.has(k) && v !== undefined)
+      .filter(([k, v]) => !RECORD_KEYS.includes(k) && v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
   }
@@ -26,8 +27,16 @@ export function canonical(value: unknown): string {
 
 /** Input keys whose values differ between the recorded run and the new inputs. */
 export function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(olds), ...Object.keys(news)].filter((k) => !RECORD_KEYS.has(k)));
+  const keys = new Set([...Object.keys(olds), ...Object.keys(news)].filter((k) => !RECORD_KEYS.includes(k)));
   return [...keys].filter((k) => canonical(olds[k]) !== canonical(news[k])).sort();
+}
+
+/**
+ * The value as plain JSON: state is protobuf Structs, which refuse `undefined` (e.g. an optional
+ * field left out) and class instances such as Date.
+ */
+export function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** A provider that calls `run` on create and on any input change. Nothing is undone on delete. */
@@ -37,7 +46,7 @@ export function runOnceProvider<I extends Record<string, unknown>, R>(
   const timed = async (inputs: I): Promise<I & RunRecord<R>> => {
     const startedAt = new Date().toISOString();
     const result = await run(inputs);
-    return { ...inputs, result, startedAt, finishedAt: new Date().toISOString() };
+    return plain({ ...inputs, result, startedAt, finishedAt: new Date().toISOString() });
   };
   return {
     async diff(_id, olds, news) {

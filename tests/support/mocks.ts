@@ -144,7 +144,10 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
         },
       };
     case "ImageBuild":
-      return { ...times, result: { imageId: `sha256:${"a".repeat(64)}`, outcome: "built", durationMs: 1000 } };
+      return {
+        ...times,
+        result: { imageId: `sha256:${"a".repeat(64)}`, outcome: "built", durationMs: 1000 },
+      };
     case "ReleaseMarker":
       return { previous: null };
     default:

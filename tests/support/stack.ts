@@ -1,6 +1,8 @@
 // Test stacks for integration tests: the real CLI through the Automation API, a file backend of the
-// test's own, and the local PostgreSQL and Docker engine that scripts/test.sh starts.
+// test's own, and the local PostgreSQL and Docker engine that scripts/test.sh starts. Every stack
+// gets its own database, role, container names, port, backup folder and copy of the migrations.
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -9,7 +11,7 @@ import path from "node:path";
 import { Client } from "pg";
 import { ROOT } from "./fixtures";
 
-/** The target PostgreSQL, from the libpq variables scripts/test.sh exports. */
+/** The target PostgreSQL server, from the libpq variables scripts/test.sh exports. */
 export function targetDatabase() {
   const missing = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"].filter((k) => !process.env[k]);
   if (missing.length > 0) {
@@ -35,14 +37,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Runs one query as the given user and returns its rows. */
+/** Runs one query and returns its rows; by default as the admin on the server's default database. */
 export async function query<T extends Record<string, unknown>>(
   sql: string,
   params: unknown[] = [],
-  as: { user: string; password: string } = targetDatabase(),
+  as: { user?: string; password?: string; database?: string } = {},
 ): Promise<T[]> {
   const db = targetDatabase();
-  const client = new Client({ ...db, user: as.user, password: as.password });
+  const client = new Client({ ...db, ...as });
   await client.connect();
   try {
     return (await client.query<T>(sql, params)).rows;
@@ -51,28 +53,45 @@ export async function query<T extends Record<string, unknown>>(
   }
 }
 
+export const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8" }).trim();
+
+/** The state of a container by exact name, or "" when there is none. */
+export const containerState = (name: string) =>
+  docker("ps", "-a", "--filter", `name=^/${name}$`, "--format", "{{.State}}");
+
 export interface TestStack {
   readonly stack: Stack;
   readonly name: string;
   readonly appPort: number;
   readonly appRole: string;
   readonly appPassword: string;
-  readonly backendDir: string;
+  /** This stack's own database on the local server. */
+  readonly database: string;
+  readonly backupDir: string;
+  /** A copy of sample-app/migrations that the test may change. */
+  readonly migrationsDir: string;
+  readonly maintenanceToken: string;
+  /** PULUMI_BACKEND_URL of this stack's own file backend. */
+  readonly backendUrl: string;
   /** Replaces the non-secret config of the stack. */
   setConfig(config: Record<string, unknown>): Promise<void>;
-  /** Destroys what is left, removes the stack, its settings file and its backend. */
+  /** Destroys what is left and removes the stack, its files, database, role and volume. */
   cleanup(): Promise<void>;
 }
 
-/** Config for the sample service on this stack's own port, container name and database role. */
-export function sampleConfig(t: Pick<TestStack, "name" | "appPort" | "appRole">, image = "sample-app:1.0.0") {
+export type Release = "1.0.0" | "1.1.0" | "1.2.0";
+const TARGET: Record<Release, string> = { "1.0.0": "0002", "1.1.0": "0003", "1.2.0": "0004" };
+
+/** The whole rollout of the sample service on this stack, as the dev stack has it, with short waits. */
+export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t.name}-${release}`) {
   const db = targetDatabase();
+  const base = `http://127.0.0.1:${t.appPort}`;
   return {
-    "rollout:release": { id: `${t.name}-${image.split(":")[1]}`, image },
+    "rollout:release": { id, image: `sample-app:${release}`, schemaTarget: TARGET[release] },
     "rollout:database": {
       host: db.host,
       port: db.port,
-      database: db.database,
+      database: t.database,
       adminUser: db.user,
       sslMode: "disable",
     },
@@ -86,42 +105,112 @@ export function sampleConfig(t: Pick<TestStack, "name" | "appPort" | "appRole">,
         prepareInputs: ["src", "build.mjs"],
         baseImage: process.env.ROLLOUT_BASE_IMAGE ?? "rollout/node-base:local",
       },
+      env: { SEED_USER: "smoke" },
+      secretEnv: { MAINTENANCE_TOKEN: "maintenanceToken", SEED_PASSWORD: "smokePassword" },
+      stateVolume: { containerPath: "/state" },
     },
-    "rollout:checks": [
+    "rollout:migrations": { dir: t.migrationsDir, lockTimeoutSeconds: 5 },
+    "rollout:backup": { dir: t.backupDir, minBytes: 512, restoreTest: true, keep: 5 },
+    "rollout:preflight": { currentHealthUrl: `${base}/health`, allowNoCurrentService: true, gates: [] },
+    "rollout:maintenance": {
+      url: `${base}/admin/maintenance`,
+      bypassHeader: "x-maintenance-bypass",
+      allowUnreachable: true,
+    },
+    "rollout:checks": <Record<string, unknown>[]>[
       {
         name: "health",
-        url: `http://127.0.0.1:${t.appPort}/health`,
+        url: `${base}/health`,
         expectJson: { status: "ok", version: "{version}" },
         retries: 20,
         retryIntervalMs: 500,
       },
-      { name: "health-db", url: `http://127.0.0.1:${t.appPort}/health/db`, expectJson: { status: "ok" } },
+      { name: "health-db", url: `${base}/health/db`, expectJson: { status: "ok" } },
     ],
+    "rollout:sqlChecks": [
+      { name: "schema-version", sql: "SELECT max(id) FROM rollout_migrations", expect: "{schemaTarget}" },
+    ],
+    "rollout:smokeTests": [
+      {
+        name: "crud",
+        baseUrl: base,
+        vars: { user: "smoke", password: { secret: "smokePassword" } },
+        steps: [
+          {
+            name: "login",
+            method: "POST",
+            path: "/login",
+            body: { username: "${user}", password: "${password}" },
+            expectStatus: 200,
+            capture: { token: "token" },
+          },
+          {
+            name: "create",
+            method: "POST",
+            path: "/items",
+            headers: { authorization: "Bearer ${token}" },
+            body: { title: "smoke" },
+            expectStatus: 201,
+            capture: { id: "id" },
+          },
+          {
+            name: "read",
+            path: "/items/${id}",
+            headers: { authorization: "Bearer ${token}" },
+            expectStatus: 200,
+            expectJson: { title: "smoke" },
+          },
+          {
+            name: "delete",
+            method: "DELETE",
+            path: "/items/${id}",
+            headers: { authorization: "Bearer ${token}" },
+            expectStatus: 204,
+          },
+        ],
+      },
+    ],
+    "rollout:soak": { durationSeconds: 2, intervalMs: 200, maxErrorRate: 0.05, maxP95Ms: 500 },
   };
 }
 
-/** Creates a fresh stack with a file backend of its own. */
+/** Creates a fresh stack with a file backend, database and folders of its own, and the sample config. */
 export async function createTestStack(prefix: string): Promise<TestStack> {
   const suffix = randomBytes(3).toString("hex");
   const name = `${prefix}-${suffix}`;
-  const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-backend-"));
-  const appPort = await freePort();
-  const appRole = `${prefix.replace(/-/g, "_")}_${suffix}`;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${prefix}-`));
+  const backendDir = path.join(work, "backend");
+  const backupDir = path.join(work, "backups");
+  const migrationsDir = path.join(work, "migrations");
+  fs.mkdirSync(backendDir);
+  fs.cpSync(path.join(ROOT, "sample-app", "migrations"), migrationsDir, { recursive: true });
+  const snake = `${prefix.replace(/-/g, "_")}_${suffix}`;
+  const database = `db_${snake}`;
+  await query(`CREATE DATABASE ${database}`);
   const appPassword = randomBytes(12).toString("hex");
-  const envVars: Record<string, string> = {
-    PULUMI_BACKEND_URL: `file://${backendDir}`,
-    PULUMI_CONFIG_PASSPHRASE: "integration-test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-  };
-  const stack = await LocalWorkspace.createStack({ stackName: name, workDir: ROOT }, { envVars });
+  const maintenanceToken = randomBytes(12).toString("hex");
+  const stack = await LocalWorkspace.createStack(
+    { stackName: name, workDir: ROOT },
+    {
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE: "integration-test",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+      },
+    },
+  );
   const settingsFile = path.join(ROOT, `Pulumi.${name}.yaml`);
   const handle: TestStack = {
     stack,
     name,
-    appPort,
-    appRole,
+    appPort: await freePort(),
+    appRole: `role_${snake}`,
     appPassword,
-    backendDir,
+    database,
+    backupDir,
+    migrationsDir,
+    maintenanceToken,
+    backendUrl: `file://${backendDir}`,
     async setConfig(config) {
       // Written to the stack file directly so objects and arrays keep their shape; secrets stay as set.
       const settings = await stack.workspace.stackSettings(name);
@@ -138,12 +227,27 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
         await stack.workspace.removeStack(name);
       } finally {
         fs.rmSync(settingsFile, { force: true });
-        fs.rmSync(backendDir, { recursive: true, force: true });
+        fs.rmSync(work, { recursive: true, force: true });
+        await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await query(`DROP ROLE IF EXISTS ${handle.appRole}`);
+        // Leftovers of a failed test; absent ones are fine.
+        for (const args of [
+          ["rm", "-f", `${name}-app`],
+          ["volume", "rm", "-f", `${name}-state`],
+        ]) {
+          try {
+            execFileSync("docker", args, { stdio: "ignore" });
+          } catch {
+            // already gone
+          }
+        }
       }
     },
   };
   await stack.setConfig("rollout:databasePassword", { value: targetDatabase().password, secret: true });
   await stack.setConfig("rollout:appDatabasePassword", { value: appPassword, secret: true });
+  await stack.setConfig("rollout:maintenanceToken", { value: maintenanceToken, secret: true });
+  await stack.setConfig("rollout:smokePassword", { value: randomBytes(8).toString("hex"), secret: true });
   await handle.setConfig(sampleConfig(handle));
   return handle;
 }

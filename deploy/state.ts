@@ -1,0 +1,62 @@
+// What rollback needs to know from a stack's state before it changes anything: the down SQL kept
+// for each applied migration, and the backups each release took. Pure over an exported deployment.
+
+/** One resource of an exported deployment (`pulumi stack export`). */
+interface StateResource {
+  readonly type: string;
+  readonly urn: string;
+  readonly inputs?: Record<string, unknown>;
+  readonly outputs?: Record<string, unknown>;
+}
+
+export interface StateMigration {
+  readonly id: string;
+  readonly name: string;
+  readonly down?: string;
+  readonly irreversible: boolean;
+}
+
+export interface StateBackup {
+  readonly release: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly createdAt: string;
+}
+
+function resources(deployment: unknown): StateResource[] {
+  const d = deployment as { deployment?: { resources?: StateResource[] } };
+  return d.deployment?.resources ?? [];
+}
+
+/** Applied migrations as the Schema resource recorded them (with their down SQL), by id. */
+export function appliedMigrations(deployment: unknown): StateMigration[] {
+  const schema = resources(deployment).find((r) => r.type === "pulumi-nodejs:dynamic/rollout:Schema");
+  return ((schema?.outputs?.applied as StateMigration[] | undefined) ?? [])
+    .slice()
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** The backup recorded for the current release, if the stack takes backups. */
+export function currentBackup(deployment: unknown): StateBackup | undefined {
+  const backup = resources(deployment).find((r) => r.type === "pulumi-nodejs:dynamic/rollout:DatabaseBackup");
+  const result = backup?.outputs?.result as
+    { path?: string; sha256?: string; createdAt?: string } | undefined;
+  const release = backup?.outputs?.release as string | undefined;
+  if (!result?.path || !result.sha256 || !release) return undefined;
+  return { release, path: result.path, sha256: result.sha256, createdAt: result.createdAt ?? "" };
+}
+
+/**
+ * Problems that would stop going down to `target`: a migration above it that is irreversible or
+ * has no down SQL in state. Each names the migration and the way out.
+ */
+export function downProblems(applied: readonly StateMigration[], target: string): string[] {
+  return applied
+    .filter((m) => m.id > target)
+    .filter((m) => m.irreversible || !m.down)
+    .map(
+      (m) =>
+        `migration \`${m.name}\` cannot be reverted by a down script (${m.irreversible ? "marked irreversible" : "no down SQL in state"}); ` +
+        `roll back with --restore-backup to restore the backup taken before it`,
+    );
+}

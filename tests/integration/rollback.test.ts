@@ -1,0 +1,258 @@
+// Going back and surviving failure, for real: the rollback and deploy commands (deploy/cli.ts) as an
+// operator runs them, against a real stack, PostgreSQL and Docker engine.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ROOT } from "../support/fixtures";
+import { createTestStack, query, sampleConfig, type Release, type TestStack } from "../support/stack";
+
+interface Cli {
+  code: number | null;
+  output: string;
+}
+
+/** Runs deploy/cli.ts as the npm scripts do, against the test stack's backend. */
+function cli(t: TestStack, ...args: string[]): Cli {
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", path.join(ROOT, "deploy", "cli.ts"), ...args, "--stack", t.name],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PULUMI_BACKEND_URL: t.backendUrl, PULUMI_CONFIG_PASSPHRASE: "integration-test" },
+      encoding: "utf8",
+      timeout: 15 * 60_000,
+    },
+  );
+  return { code: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** Collects webhook posts on 127.0.0.1. */
+async function webhookListener() {
+  const received: { event: string; release: string; text: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push(JSON.parse(body) as { event: string; release: string; text: string });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return { received, url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe("rollback and deploy", () => {
+  let t: TestStack;
+  let hook: Awaited<ReturnType<typeof webhookListener>>;
+  const db = () => ({ database: t.database });
+  const schemaVersion = async () =>
+    (await query<{ v: string }>("SELECT max(id) AS v FROM rollout_migrations", [], db()))[0].v;
+  const health = async () =>
+    (await fetch(`http://127.0.0.1:${t.appPort}/health`)).json() as Promise<Record<string, unknown>>;
+  const release = async (r: Release, id?: string, edit?: (c: ReturnType<typeof sampleConfig>) => void) => {
+    const config = sampleConfig(t, r, id);
+    edit?.(config);
+    await t.setConfig({ ...config, "rollout:notify": {} });
+  };
+
+  before(async () => {
+    hook = await webhookListener();
+    t = await createTestStack("itest-rollback");
+    await t.stack.setConfig("rollout:webhookUrl", { value: hook.url, secret: true });
+    await release("1.0.0");
+    await t.stack.up({ message: "release 1.0.0" });
+    await release("1.1.0");
+    await t.stack.up({ message: "release 1.1.0" });
+    // Rows written under 1.1.0 must survive a rollback to it.
+    await query("INSERT INTO items (title, status) VALUES ('written under 1.1.0', 'done')", [], db());
+  });
+  after(async () => {
+    await t?.cleanup();
+    await hook?.close();
+  });
+
+  it("6. refuses --to a failed update or an unknown version, changing nothing", async () => {
+    const unknown = cli(t, "rollback", "--to", "99", "--yes");
+    assert.equal(unknown.code, 2, unknown.output);
+    assert.match(unknown.output, /there is no update 99 in the stack history; successful updates: /);
+    const history = await t.stack.history();
+    assert.equal(history[0].message, "release 1.1.0", "no update may have run");
+    assert.equal(await schemaVersion(), "0003");
+  });
+
+  it("1. 1.2.0 with a failing check, then rollback: schema, image, checks, maintenance and data back at 1.1.0", async () => {
+    await release("1.2.0", undefined, (c) => {
+      c["rollout:checks"][0] = { ...c["rollout:checks"][0], expectJson: { version: "9.9.9" }, retries: 0 };
+    });
+    await assert.rejects(t.stack.up({ message: "release 1.2.0" }), /health check `health` failed/);
+    assert.equal(await schemaVersion(), "0004");
+    assert.equal((await health()).maintenance, true);
+
+    const failedVersion = (await t.stack.history())[0].version;
+    const refused = cli(t, "rollback", "--to", String(failedVersion), "--yes");
+    assert.equal(refused.code, 2, refused.output);
+    assert.match(
+      refused.output,
+      new RegExp(`update ${failedVersion} failed: its release never ran to the end`),
+    );
+
+    const started = Date.now();
+    const run = cli(t, "rollback", "--yes");
+    assert.equal(run.code, 0, run.output);
+    assert.match(
+      run.output,
+      /rolling back itest-rollback-\w+-1\.2\.0 \(update \d+, failed\) -> itest-rollback-\w+-1\.1\.0/,
+    );
+    assert.ok(Date.now() - started < 5 * 60_000);
+    assert.equal(await schemaVersion(), "0003");
+    assert.deepEqual(await health(), { status: "ok", version: "1.1.0", maintenance: false });
+    const rows = await query("SELECT status FROM items WHERE title = 'written under 1.1.0'", [], db());
+    assert.deepEqual(rows, [{ status: "done" }]);
+    const last = (await t.stack.history())[0];
+    assert.equal(last.result, "succeeded");
+    assert.match(
+      last.message,
+      /^rollback: itest-rollback-\w+-1\.2\.0 -> itest-rollback-\w+-1\.1\.0 \(update \d+\)$/,
+    );
+    assert.ok(
+      hook.received.some((n) => n.event === "rollback"),
+      "a rollback notice was sent",
+    );
+  });
+
+  it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async () => {
+    await release("1.2.0", `${t.name}-broken`, (c) => {
+      c["rollout:smokeTests"][0].steps[0] = { ...c["rollout:smokeTests"][0].steps[0], expectStatus: 418 };
+    });
+    const run = cli(t, "deploy", "--yes", "--auto-rollback");
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /deploy of itest-rollback-\w+-broken failed after/);
+    assert.match(run.output, /from the failure to the previous release serving: [\d.]+ s/);
+    assert.deepEqual(await health(), { status: "ok", version: "1.1.0", maintenance: false });
+    const failure = hook.received.find((n) => n.event === "failure");
+    assert.ok(failure, `a failure notice was received: ${JSON.stringify(hook.received)}`);
+    assert.match(failure.text, /smoke test `crud` step `login` failed/);
+  });
+
+  it("3. --restore-backup brings the database back to the backup taken before the release", async () => {
+    const checksum = async () =>
+      (
+        await query<{ n: string; sum: string }>(
+          "SELECT count(*) AS n, md5(string_agg(id || title || status, ',' ORDER BY id)) AS sum FROM items",
+          [],
+          db(),
+        )
+      )[0];
+    const before = await checksum();
+    await release("1.2.0", `${t.name}-1.2.0-c`);
+    await t.stack.up({ message: "release 1.2.0-c" });
+    // Writes under 1.2.0 that the restore must undo.
+    await query("INSERT INTO items (name, status) VALUES ('written under 1.2.0', 'open')", [], db());
+    assert.notDeepEqual(await checksum(), before);
+
+    const run = cli(t, "rollback", "--restore-backup", "--yes");
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, /restored \d+ tables/);
+    assert.deepEqual(await checksum(), before);
+    assert.equal(await schemaVersion(), "0003");
+    assert.equal((await health()).version, "1.1.0");
+  });
+
+  it("5. two concurrent ups on one stack: exactly one proceeds, the other is refused clearly", async () => {
+    await release("1.2.0", `${t.name}-concurrent`);
+    const env = {
+      ...process.env,
+      PULUMI_BACKEND_URL: t.backendUrl,
+      PULUMI_CONFIG_PASSPHRASE: "integration-test",
+    };
+    const up = () =>
+      new Promise<Cli>((resolve) => {
+        const child = spawn(
+          "pulumi",
+          ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"],
+          { cwd: ROOT, env },
+        );
+        let output = "";
+        child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+        child.on("close", (code) => resolve({ code, output }));
+      });
+    const results = await Promise.all([up(), up()]);
+    const ok = results.filter((r) => r.code === 0);
+    const refused = results.filter((r) => r.code !== 0);
+    assert.equal(ok.length, 1, results.map((r) => r.output).join("\n-----\n"));
+    assert.equal(refused.length, 1);
+    assert.match(
+      refused[0].output,
+      /the stack is currently locked|another rollout is migrating this database/,
+    );
+    assert.equal((await health()).version, "1.2.0");
+  });
+
+  it("4. kill -9 during a long migration leaves the database consistent and the next up recovers", async () => {
+    const fs = await import("node:fs");
+    fs.writeFileSync(
+      path.join(t.migrationsDir, "0005_slow_backfill.up.sql"),
+      "ALTER TABLE items ADD COLUMN backfilled boolean;\nSELECT pg_sleep(30);\nUPDATE items SET backfilled = true;\n",
+    );
+    fs.writeFileSync(
+      path.join(t.migrationsDir, "0005_slow_backfill.down.sql"),
+      "ALTER TABLE items DROP COLUMN backfilled;\n",
+    );
+    await release("1.2.0", `${t.name}-slow`, (c) => {
+      c["rollout:release"].schemaTarget = "0005";
+    });
+    const env = {
+      ...process.env,
+      PULUMI_BACKEND_URL: t.backendUrl,
+      PULUMI_CONFIG_PASSPHRASE: "integration-test",
+    };
+    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"], {
+      cwd: ROOT,
+      env,
+      detached: true,
+    });
+    // Wait until the migration is inside pg_sleep, then kill the whole process group.
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const sleeping = await query(
+        "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+      );
+      if (sleeping.length > 0) break;
+      assert.ok(Date.now() < deadline, "the slow migration never started");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    process.kill(-child.pid!, "SIGKILL");
+    await new Promise((resolve) => child.on("close", resolve));
+
+    // The transaction died with its connection: nothing half-applied, 0004 still the version.
+    const deadline2 = Date.now() + 30_000;
+    while (
+      (
+        await query(
+          "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        )
+      ).length > 0
+    ) {
+      assert.ok(Date.now() < deadline2, "the killed migration's session did not end");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(await schemaVersion(), "0004");
+    const column = await query(
+      "SELECT 1 FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'backfilled'",
+      [],
+      db(),
+    );
+    assert.equal(column.length, 0);
+
+    // The next up goes through: the backend lock of the killed run is cleared, the migration runs.
+    spawnSync("pulumi", ["cancel", "--yes", "--stack", t.name], { cwd: ROOT, env, encoding: "utf8" });
+    const up = await t.stack.up({ message: "after kill -9" });
+    assert.equal(up.summary.result, "succeeded");
+    assert.equal(await schemaVersion(), "0005");
+  });
+});
