@@ -46,27 +46,35 @@ interface SchemaOutputs extends SchemaInputs {
   finishedAt: string;
 }
 
-/** Steps from `fromTarget` to `toTarget` as review lines with their SQL; down SQL from the old inputs. */
+/**
+ * What moving from the old target to the new one will run, one line per element (the diff display
+ * shortens multi-line strings, and a reviewer must see every line of SQL). Down SQL comes from the
+ * old inputs, which is what state holds.
+ */
 export function describePlan(
   olds: Pick<SchemaInputs, "migrations" | "target"> | undefined,
   news: Pick<SchemaInputs, "migrations" | "target">,
 ): string[] {
   const from = olds?.target ?? NO_MIGRATIONS;
   const to = news.target;
+  const block = (heading: string, sql: string | undefined) => [
+    heading,
+    ...(sql ?? "(no down SQL: irreversible)")
+      .trim()
+      .split(/\r?\n/)
+      .map((line) => `    ${line}`),
+  ];
   if (to > from) {
     return news.migrations
       .filter((m) => m.id > from && m.id <= to)
-      .map((m) => `apply ${m.name}${m.noTransaction ? " (no transaction)" : ""}:\n${m.up.trim()}`);
+      .flatMap((m) => block(`apply ${m.name}${m.noTransaction ? " (no transaction)" : ""}:`, m.up));
   }
   if (to < from) {
     const known = new Map([...(olds?.migrations ?? []), ...news.migrations].map((m) => [m.id, m]));
     return [...known.values()]
       .filter((m) => m.id > to && m.id <= from)
       .sort((a, b) => (a.id < b.id ? 1 : -1))
-      .map(
-        (m) =>
-          `revert ${m.name}:\n${(olds?.migrations.find((o) => o.id === m.id) ?? m).down?.trim() ?? "(no down SQL: irreversible)"}`,
-      );
+      .flatMap((m) => block(`revert ${m.name}:`, (olds?.migrations.find((o) => o.id === m.id) ?? m).down));
   }
   return [];
 }

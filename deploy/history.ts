@@ -28,6 +28,21 @@ export interface HistoryLine {
   readonly message: string;
 }
 
+/**
+ * The history with a usable number on every entry. Pulumi Cloud numbers updates; the file backend
+ * reports 0 for all of them, so there the entries are numbered 1, 2, ... oldest first, which is
+ * the number `npm run history` shows and `--to` takes.
+ */
+export function numbered(history: readonly HistoryEntry[]): HistoryEntry[] {
+  const versions = new Set(history.map((e) => e.version));
+  if (history.every((e) => e.version > 0) && versions.size === history.length) return [...history];
+  // The CLI lists newest first; older entries get lower numbers, ties keep that order.
+  const oldestFirst = history
+    .map((entry, index) => ({ entry, index }))
+    .sort((a, b) => new Date(a.startTime).getTime() - new Date(b.startTime).getTime() || b.index - a.index);
+  return oldestFirst.map(({ entry }, i) => ({ ...entry, version: i + 1 }));
+}
+
 /** The release value an update ran with, or undefined when its config had none. */
 export function releaseOf(entry: HistoryEntry): ReleaseValue | undefined {
   const raw = entry.config["rollout:release"]?.value;
@@ -43,7 +58,7 @@ export function releaseOf(entry: HistoryEntry): ReleaseValue | undefined {
 
 /** The history newest first, as lines for people. */
 export function historyLines(history: readonly HistoryEntry[]): HistoryLine[] {
-  return [...history]
+  return numbered(history)
     .sort((a, b) => b.version - a.version)
     .map((e) => ({
       version: e.version,
@@ -67,7 +82,8 @@ export interface RollbackChoice {
  * the last successful update before the current one whose release differs from the current one.
  * Throws with what was found and what to do, before anything changes.
  */
-export function chooseRollbackTarget(history: readonly HistoryEntry[], to?: number): RollbackChoice {
+export function chooseRollbackTarget(rawHistory: readonly HistoryEntry[], to?: number): RollbackChoice {
+  const history = numbered(rawHistory);
   const updates = history.filter((e) => e.kind === "update").sort((a, b) => b.version - a.version);
   const latest = updates[0];
   const latestRelease = latest ? releaseOf(latest) : undefined;

@@ -110,3 +110,21 @@ describe("parseDuration", () => {
       assert.throws(() => parseDuration(bad), /write it like 90s|is zero/));
   }
 });
+
+describe("numbered", () => {
+  it("numbers a file backend's history (all version 0) oldest first", () => {
+    const raw = [entry(0, "failed", r120), entry(0, "succeeded", r110), entry(0, "succeeded", r100)].map(
+      (e, i) => ({
+        ...e,
+        startTime: new Date(Date.UTC(2026, 10, 21, 22, 10 - i)),
+      }),
+    );
+    const choice = chooseRollbackTarget(raw);
+    assert.deepEqual(choice.current, { version: 3, result: "failed", release: r120 });
+    assert.deepEqual(choice.target, { version: 2, release: r110 });
+    assert.deepEqual(
+      historyLines(raw).map((l) => l.version),
+      [3, 2, 1],
+    );
+  });
+});
