@@ -1,6 +1,6 @@
 // Composition root: read and validate config, build the rollout, export its report.
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, configSchema, loadConfig, Rollout, SECRET_KEYS } from "./components";
+import { CONFIG_NAMESPACE, ConfigError, configSchema, loadConfig, Rollout, SECRET_KEYS } from "./components";
 
 const stack = pulumi.getStack();
 const cfg = new pulumi.Config(CONFIG_NAMESPACE);
@@ -13,7 +13,13 @@ const secrets = Object.fromEntries(
     return value === undefined ? [] : [[key, value]];
   }),
 );
-const config = loadConfig(stack, raw, Object.fromEntries(SECRET_KEYS.map((key) => [key, key in secrets])));
+let config;
+try {
+  config = loadConfig(stack, raw, Object.fromEntries(SECRET_KEYS.map((key) => [key, key in secrets])));
+} catch (err) {
+  // A RunError is shown as its message alone: the operator needs the list of problems, not a trace.
+  throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
+}
 
 const rollout = new Rollout("rollout", { config, stack, secrets, projectDir: __dirname });
 

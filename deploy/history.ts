@@ -39,7 +39,10 @@ export function numbered(history: readonly HistoryEntry[]): HistoryEntry[] {
   // The CLI lists newest first; older entries get lower numbers, ties keep that order.
   const oldestFirst = history
     .map((entry, index) => ({ entry, index }))
-    .sort((a, b) => new Date(a.startTime).getTime() - new Date(b.startTime).getTime() || b.index - a.index);
+    .sort(
+      (a, b) =>
+        new Date(a.entry.startTime).getTime() - new Date(b.entry.startTime).getTime() || b.index - a.index,
+    );
   return oldestFirst.map(({ entry }, i) => ({ ...entry, version: i + 1 }));
 }
 

@@ -128,3 +128,22 @@ describe("numbered", () => {
     );
   });
 });
+
+describe("numbered by time, not by listing order", () => {
+  it("orders by start time when the listing is shuffled", () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 10, 21, 22, minute));
+    const raw = [
+      { ...entry(0, "succeeded", r100), startTime: at(1) },
+      { ...entry(0, "failed", r120), startTime: at(9) },
+      { ...entry(0, "succeeded", r110), startTime: at(5) },
+    ];
+    assert.deepEqual(
+      historyLines(raw).map((l) => [l.version, l.release]),
+      [
+        [3, "r-1.2.0"],
+        [2, "r-1.1.0"],
+        [1, "r-1.0.0"],
+      ],
+    );
+  });
+});
