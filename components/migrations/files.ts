@@ -47,10 +47,13 @@ export class MigrationFilesError extends Error {
     readonly source: string,
     readonly problems: string[],
   ) {
-    super(
+    const message =
       `${source} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        problems.map((p) => `  - ${p}`).join("\n"),
-    );
+      problems.map((p) => `  - ${p}`).join("\n");
+    super(message);
+    // Set again: in a dynamic provider this class is serialized by value, and there the call to
+    // Error's constructor does not initialise \`this\`, which would leave the message empty.
+    this.message = message;
     this.name = "MigrationFilesError";
   }
 }

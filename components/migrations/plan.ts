@@ -45,12 +45,15 @@ export const NO_MIGRATIONS = "0000";
 /** Every reason the plan cannot be made, reported together. */
 export class MigrationPlanError extends Error {
   constructor(readonly problems: string[]) {
-    super(
+    const message =
       problems.length === 1
         ? problems[0]
         : `the migration plan has ${problems.length} problems:\n` +
-            problems.map((p) => `  - ${p}`).join("\n"),
-    );
+          problems.map((p) => `  - ${p}`).join("\n");
+    super(message);
+    // Set again: in a dynamic provider this class is serialized by value, and there the call to
+    // Error's constructor does not initialise \`this\`, which would leave the message empty.
+    this.message = message;
     this.name = "MigrationPlanError";
   }
 }

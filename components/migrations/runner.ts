@@ -85,6 +85,9 @@ export class MigrationError extends Error {
     readonly sqlState?: string,
   ) {
     super(message);
+    // Set again: in a dynamic provider this class is serialized by value, and there the call to
+    // Error's constructor does not initialise \`this\`, which would leave the message empty.
+    this.message = message;
     this.name = "MigrationError";
   }
 }
