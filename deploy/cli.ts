@@ -118,7 +118,12 @@ export async function rollback(
 ): Promise<number> {
   const started = Date.now();
   const history = await printHistory(stack);
-  const choice = chooseRollbackTarget(history, opts.to);
+  let choice: RollbackChoice;
+  try {
+    choice = chooseRollbackTarget(history, opts.to);
+  } catch (err) {
+    throw new Refusal((err as Error).message);
+  }
   const { current, target } = choice;
   say(
     `rolling back ${current.release.id} (update ${current.version}, ${current.result}) -> ${target.release.id} (update ${target.version})`,
@@ -203,6 +208,12 @@ export async function rollback(
   try {
     await stack.up({ message, onOutput: (out) => process.stdout.write(out) });
   } catch (err) {
+    const explained = explainLock(err, stack.name);
+    if (explained instanceof Refusal) {
+      // Another update holds the stack: put the release value back, so nothing has changed.
+      await setRelease(stack, current.release);
+      throw explained;
+    }
     await notify(
       stack,
       "failure",
@@ -220,6 +231,20 @@ export async function rollback(
     `rolled back from ${current.release.id} in ${seconds.toFixed(0)} s`,
   );
   return seconds;
+}
+
+/**
+ * Turns the backend's lock error into what to do: a killed run leaves its lock behind, and the
+ * record table in the database, not the interrupted state, says which migrations went in.
+ */
+function explainLock(err: unknown, stackName: string): unknown {
+  const text = err instanceof Error ? err.message : String(err);
+  if (!/the stack is currently locked/.test(text)) return err;
+  return new Refusal(
+    `the stack ${stackName} is locked by another update. If one is running, wait for it. If it was killed, ` +
+      `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --stack ${stackName}\` ` +
+      `(the schema is read back from the rollout_migrations table, which is the truth), then run this again.`,
+  );
 }
 
 function firstLine(err: unknown): string {
@@ -270,6 +295,8 @@ async function deploy(
   try {
     await stack.up({ message: `deploy ${release.id}`, onOutput: (out) => process.stdout.write(out) });
   } catch (err) {
+    const explained = explainLock(err, stack.name);
+    if (explained instanceof Refusal) throw explained;
     const reason = firstLine(err);
     say(`deploy of ${release.id} failed after ${((Date.now() - started) / 1000).toFixed(1)} s: ${reason}`);
     await notify(stack, "failure", release.id, `deploy failed: ${reason}`);
@@ -335,12 +362,15 @@ async function main(argv: string[]): Promise<number> {
     await rollback(stack, { ...opts, to, restoreBackup: values["restore-backup"]! });
     return 0;
   }
-  return deploy(stack, {
-    ...opts,
-    autoRollback: values["auto-rollback"]!,
-    watch: values.watch ? parseDuration(values.watch) : undefined,
-    watchWindow: parseDuration(values["watch-window"]!),
-  });
+  let watch: number | undefined;
+  let watchWindow: number;
+  try {
+    watch = values.watch ? parseDuration(values.watch) : undefined;
+    watchWindow = parseDuration(values["watch-window"]!);
+  } catch (err) {
+    throw new Refusal(`--watch: ${(err as Error).message}`);
+  }
+  return deploy(stack, { ...opts, autoRollback: values["auto-rollback"]!, watch, watchWindow });
 }
 
 if (require.main === module) {

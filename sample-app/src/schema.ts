@@ -7,12 +7,16 @@ export interface SchemaExpectation {
   readonly requires: string;
   readonly titleColumn: "title" | "name";
   readonly hasStatus: boolean;
+  /** A known defect, for rollback drills: `/health/db` answers 500. */
+  readonly brokenDatabaseHealth?: boolean;
 }
 
 const RELEASES: Record<string, SchemaExpectation> = {
   "1.0.0": { requires: "0002", titleColumn: "title", hasStatus: false },
   "1.1.0": { requires: "0003", titleColumn: "title", hasStatus: true },
   "1.2.0": { requires: "0004", titleColumn: "name", hasStatus: true },
+  // A deliberately broken release for rollback drills: it starts, but its database health fails.
+  "1.2.1": { requires: "0004", titleColumn: "name", hasStatus: true, brokenDatabaseHealth: true },
 };
 
 const NEWEST = "1.2.0";

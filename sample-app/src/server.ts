@@ -184,6 +184,12 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   }
   if (method === "GET" && url === "/version") return send(res, 200, { version });
   if (method === "GET" && url === "/health/db") {
+    if (schema.brokenDatabaseHealth) {
+      return send(res, 500, {
+        status: "error",
+        error: `release ${version} is broken on purpose (a rollback drill)`,
+      });
+    }
     try {
       const started = performance.now();
       await db().query("SELECT 1");

@@ -79,8 +79,14 @@ export interface TestStack {
   cleanup(): Promise<void>;
 }
 
-export type Release = "1.0.0" | "1.1.0" | "1.2.0";
-const TARGET: Record<Release, string> = { "1.0.0": "0002", "1.1.0": "0003", "1.2.0": "0004" };
+/** The sample releases; 1.2.1 is broken on purpose (its /health/db answers 500). */
+export type Release = "1.0.0" | "1.1.0" | "1.2.0" | "1.2.1";
+const TARGET: Record<Release, string> = {
+  "1.0.0": "0002",
+  "1.1.0": "0003",
+  "1.2.0": "0004",
+  "1.2.1": "0004",
+};
 
 /** The whole rollout of the sample service on this stack, as the dev stack has it, with short waits. */
 export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t.name}-${release}`) {

@@ -19,7 +19,7 @@ describe("version set", () => {
     assert.deepEqual(versionMismatches(ROOT, pkg), [
       'package.json pins @pulumi/docker at ^5.0.0 but toolchain/versions.json says 5.0.0; pin it exactly: "@pulumi/docker": "5.0.0"',
     ]);
-    const pkg2 = { dependencies: { ...versions.npm, "@pulumi/command": "1.2.0" } };
+    const pkg2 = { dependencies: { ...versions.npm, "@pulumi/postgresql": "3.17.0" } };
     assert.equal(versionMismatches(ROOT, pkg2).length, 1);
   });
 
