@@ -1,0 +1,36 @@
+# Shared by scripts/dev.sh and scripts/test.sh (sourced): brings a machine from a fresh clone to
+# a ready environment, reusing whatever is already there.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# npm packages: `npm ci` when node_modules is missing or older than the lock file.
+ensure_node_modules() {
+  command -v node >/dev/null || die "node is not installed; install Node.js 20.19+ (Debian: apt-get install nodejs npm)"
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    step "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+# The Pulumi CLI, language host and provider plugins (built once per version set, then cached).
+ensure_toolchain() {
+  step "Pulumi toolchain"
+  bash toolchain/build.sh
+  # shellcheck source=../toolchain/env.sh
+  source toolchain/env.sh
+  command -v pulumi >/dev/null || die "pulumi is not on PATH after toolchain/build.sh"
+}
+
+# Local PostgreSQL, Docker engine and the offline base image.
+ensure_local_env() {
+  step "local PostgreSQL and Docker engine"
+  ROLLOUT_BASE_IMAGE=$(bash local-env/up.sh | tail -n 1)
+  export ROLLOUT_BASE_IMAGE
+  eval "$(bash local-env/postgres.sh env)"
+}
