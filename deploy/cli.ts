@@ -202,6 +202,8 @@ export async function rollback(
     say(`restored ${restored.tablesRestored} tables in ${(restored.durationMs / 1000).toFixed(1)} s`);
   }
 
+  // Kept to put back if the update cannot even start (another one holds the stack).
+  const releaseBefore = await configValue<RollbackChoice["target"]["release"]>(stack, "release");
   await setRelease(stack, target.release);
   const message = `rollback: ${current.release.id} -> ${target.release.id} (update ${target.version})${opts.reason ? `: ${opts.reason}` : ""}`;
   say(`pulumi up: ${message}`);
@@ -211,7 +213,7 @@ export async function rollback(
     const explained = explainLock(err, stack.name);
     if (explained instanceof Refusal) {
       // Another update holds the stack: put the release value back, so nothing has changed.
-      await setRelease(stack, current.release);
+      if (releaseBefore) await setRelease(stack, releaseBefore);
       throw explained;
     }
     await notify(

@@ -279,11 +279,30 @@ piece_shim() {
 # docker and postgresql are Terraform-bridged and need their upstream source
 # laid out beside them; build-bridged.sh does that. Its contract: builds
 # $2/pulumi-resource-$1 for the version in versions.json, non-zero on failure.
+# provider_stamp NAME: a hash of what the NAME provider is built from (our bridge module,
+# build-bridged.sh, the SDK check and the version set), kept beside the binary, so that a change
+# to any of them rebuilds the provider instead of leaving an old build in the cache.
+provider_stamp() {
+  {
+    (cd "$TOOLCHAIN_DIR/go/providers/$1" &&
+      find . -type f ! -name schema.json ! -name bridge-metadata.json -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    sha256sum <"$TOOLCHAIN_DIR/build-bridged.sh"
+    sha256sum <"$TOOLCHAIN_DIR/check-sdk-compat.mjs"
+    sha256sum <"$TOOLCHAIN_DIR/versions.json"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# provider_stale NAME: true when our cached build of NAME is missing or was built from other sources.
+provider_stale() {
+  [[ ! -x $PROVIDERS/pulumi-resource-$1 ]] ||
+    [[ "$(cat "$PROVIDERS/.pulumi-resource-$1.source" 2>/dev/null)" != "$(provider_stamp "$1")" ]]
+}
+
 piece_bridged() {
   local name=$1 version
   version=$(plugin_version "$name")
   local out=$PROVIDERS/pulumi-resource-$name
-  if [[ -x $out ]]; then
+  if ! provider_stale "$name"; then
     say "    $name provider v$version: cached"
     return 0
   fi
@@ -297,6 +316,9 @@ piece_bridged() {
   [[ -x $STAGE/pulumi-resource-$name ]] || { warn "build-bridged.sh did not produce pulumi-resource-$name"; return 1; }
   mkdir -p "$PROVIDERS"
   mv -f "$STAGE/pulumi-resource-$name" "$out"
+  provider_stamp "$name" >"$PROVIDERS/.pulumi-resource-$name.source"
+  # Drop the registration of the previous build, so the new one is registered below.
+  rm -rf "$PULUMI_HOME/plugins/resource-$name-v$version" "$PULUMI_HOME/plugins/resource-$name-v$version.lock"
   record_stats "pulumi-resource-$name" "$out"
 }
 
@@ -394,6 +416,12 @@ warm() {
   if [[ $cli == "$BIN/pulumi" ]]; then
     [[ "$(cat "$BIN/.pulumi-language-nodejs.stamp" 2>/dev/null)" == "$(langhost_stamp)" ]] || return 1
   fi
+  # Providers we built are rebuilt when their sources changed (ones reused from a user's own
+  # PULUMI_HOME are not in $PROVIDERS and are left alone).
+  local name
+  for name in docker postgresql; do
+    if [[ -e $PROVIDERS/pulumi-resource-$name ]] && provider_stale "$name"; then return 1; fi
+  done
   [[ -z "$(missing_plugins "$cli" "$PULUMI_HOME")" ]]
 }
 

@@ -105,8 +105,11 @@ describe("rollback and deploy", () => {
     await query("INSERT INTO items (title, status) VALUES ('written under 1.1.0', 'done')", [], db());
   });
   after(async () => {
-    await t?.cleanup();
-    await hook?.close();
+    try {
+      await t?.cleanup();
+    } finally {
+      await hook?.close();
+    }
   });
 
   it("6. refuses --to a failed update or an unknown version, changing nothing", async () => {
@@ -135,7 +138,7 @@ describe("rollback and deploy", () => {
     assert.equal(run.code, 0, tail(run.output));
     matchOut(
       run.output,
-      /rolling back itest-rollback-\w+-1\.2\.0 \(update \d+, failed\) -> itest-rollback-\w+-1\.1\.0/,
+      /rolling back itest-rollback-\w+-1\.2\.1 \(update \d+, failed\) -> itest-rollback-\w+-1\.1\.0/,
     );
     assert.ok(Date.now() - started < 5 * 60_000);
     assert.equal(await schemaVersion(), "0003");
@@ -287,8 +290,12 @@ describe("rollback and deploy", () => {
     assert.equal(column.length, 0);
 
     // The next run says what to do about the killed run's lock; after `pulumi cancel` it goes through.
+    const releaseValue = async () =>
+      JSON.parse((await t.stack.getAllConfig())["rollout:release"].value) as unknown;
+    const releaseBefore = await releaseValue();
     const locked = await cli(t, "rollback", "--yes");
     assert.equal(locked.code, 2, tail(locked.output));
+    assert.deepEqual(await releaseValue(), releaseBefore, "the refused rollback changed the release value");
     matchOut(
       locked.output,
       /is locked by another update\. If one is running, wait for it\. If it was killed, release the lock with `pulumi cancel --yes --stack itest-rollback-\w+`/,

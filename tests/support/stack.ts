@@ -195,16 +195,23 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
   await query(`CREATE DATABASE ${database}`);
   const appPassword = randomBytes(12).toString("hex");
   const maintenanceToken = randomBytes(12).toString("hex");
-  const stack = await LocalWorkspace.createStack(
-    { stackName: name, workDir: ROOT },
-    {
-      envVars: {
-        PULUMI_BACKEND_URL: `file://${backendDir}`,
-        PULUMI_CONFIG_PASSPHRASE: "integration-test",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
+  let stack: Stack;
+  try {
+    stack = await LocalWorkspace.createStack(
+      { stackName: name, workDir: ROOT },
+      {
+        envVars: {
+          PULUMI_BACKEND_URL: `file://${backendDir}`,
+          PULUMI_CONFIG_PASSPHRASE: "integration-test",
+          PULUMI_SKIP_UPDATE_CHECK: "true",
+        },
       },
-    },
-  );
+    );
+  } catch (err) {
+    await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    fs.rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
   const settingsFile = path.join(ROOT, `Pulumi.${name}.yaml`);
   const handle: TestStack = {
     stack,

@@ -1,7 +1,8 @@
 // Package postgresql maps the Terraform postgresql provider (cyrilgdn) to the Pulumi
 // package "postgresql", with the tokens and property names @pulumi/postgresql 3.18.0 uses.
-// The mapping is automatic (tokens.SingleModule + the bridge's property naming); the only
-// explicit entry is the deprecated DefaultPrivileg alias that the SDK still carries.
+// The mapping is automatic (tokens.SingleModule + the bridge's property naming, auto-naming
+// of `name`); the only explicit entry is the deprecated DefaultPrivileg alias that the SDK
+// still carries. toolchain/check-sdk-compat.mjs checks the result against the SDK.
 package postgresql
 
 import (
@@ -56,6 +57,8 @@ func Provider(metadata []byte) tfbridge.ProviderInfo {
 	// data source postgresql_foo => postgresql:index/getFoo:getFoo.
 	prov.MustComputeTokens(tokens.SingleModule("postgresql_", mainMod, tokens.MakeStandard(pkgName)))
 	prov.MustApplyAutoAliases()
+	// A resource's `name` may be left out: the provider proposes "<resource name>-<random>",
+	// which is what @pulumi/postgresql expects (its Role, Database, ... have an optional name).
 	prov.SetAutonaming(255, "-")
 	return prov
 }
