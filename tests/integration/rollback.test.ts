@@ -121,7 +121,7 @@ describe("rollback and deploy", () => {
     assert.equal(await schemaVersion(), "0003");
   });
 
-  it("1. 1.2.1 with a failing check, then rollback: schema, image, checks, maintenance and data back at 1.1.0", async () => {
+  it("1. 1.2.1 with a failing check, then rollback: schema, image, checks, maintenance and data back at 1.1.0", async (ctx) => {
     await release("1.2.1");
     await assert.rejects(t.stack.up({ message: "release 1.2.1" }), /health check `health-db` failed/);
     assert.equal(await schemaVersion(), "0004");
@@ -140,6 +140,8 @@ describe("rollback and deploy", () => {
       run.output,
       /rolling back itest-rollback-\w+-1\.2\.1 \(update \d+, failed\) -> itest-rollback-\w+-1\.1\.0/,
     );
+    // The figure the README quotes.
+    ctx.diagnostic(/rolled back to .* in [\d.]+ s/.exec(run.output)?.[0] ?? "rollback time not printed");
     assert.ok(Date.now() - started < 5 * 60_000);
     assert.equal(await schemaVersion(), "0003");
     assert.deepEqual(await health(), { status: "ok", version: "1.1.0", maintenance: false });
@@ -149,7 +151,7 @@ describe("rollback and deploy", () => {
     assert.equal(last.result, "succeeded");
     assert.match(
       last.message,
-      /^rollback: itest-rollback-\w+-1\.2\.0 -> itest-rollback-\w+-1\.1\.0 \(update \d+\)$/,
+      /^rollback: itest-rollback-\w+-1\.2\.1 -> itest-rollback-\w+-1\.1\.0 \(update \d+\)$/,
     );
     assert.ok(
       hook.received.some((n) => n.event === "rollback"),
@@ -157,12 +159,14 @@ describe("rollback and deploy", () => {
     );
   });
 
-  it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async () => {
+  it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async (ctx) => {
     await release("1.2.1", `${t.name}-broken`);
     const run = await cli(t, "deploy", "--yes", "--auto-rollback");
     assert.equal(run.code, 1, tail(run.output));
     matchOut(run.output, /deploy of itest-rollback-\w+-broken failed after/);
     matchOut(run.output, /from the failure to the previous release serving: [\d.]+ s/);
+    // The figure the README quotes.
+    ctx.diagnostic(/from the failure to the previous release serving: [\d.]+ s.*/.exec(run.output)![0]);
     assert.deepEqual(await health(), { status: "ok", version: "1.1.0", maintenance: false });
     const failure = hook.received.find((n) => n.event === "failure");
     assert.ok(failure, `a failure notice was received: ${JSON.stringify(hook.received)}`);
