@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { sendNotification, type DeliveryResult, type Notification } from "./announce/webhook";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 
 export interface AnnouncementArgs {
   /** Secret: the webhook URL (Slack-compatible). */
@@ -18,21 +18,15 @@ const provider = runOnceProvider(
  * A webhook notification sent once per release (start or success). An endpoint that is down does
  * not stop the rollout: the delivery outcome is recorded, reported and logged as a warning.
  */
-export class Announcement extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<DeliveryResult>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class Announcement extends RunOnceComponent<DeliveryResult> {
   constructor(name: string, args: AnnouncementArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:announce:Announcement", name, {}, opts);
-    const run = new RunOnce<DeliveryResult>(
-      "Announcement",
-      provider,
-      `${name}-send`,
+    super(
+      "rollout:announce:Announcement",
+      { typeName: "Announcement", provider, suffix: "send" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.finishedAt = run.finishedAt;
     this.result.apply((r) => {
       if (r && !r.delivered) {
         pulumi.log.warn(
@@ -41,6 +35,5 @@ export class Announcement extends pulumi.ComponentResource {
         );
       }
     });
-    this.registerOutputs({ result: this.result });
   }
 }

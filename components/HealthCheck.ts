@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "./checks/http";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 
 /** Inputs of one HTTP health check. */
 export interface HealthCheckArgs {
@@ -19,24 +19,14 @@ const provider = runOnceProvider(async (inputs: { spec: HttpCheckSpec }) => runH
  * An HTTP check that gates a rollout: during `up` it calls the URL until it answers as expected or
  * its retries or deadline run out, and fails the update with what was expected and what came back.
  */
-export class HealthCheck extends pulumi.ComponentResource {
-  /** Status, latency, attempts and time of the passing run. */
-  readonly result: pulumi.Output<HttpCheckResult>;
-  readonly startedAt: pulumi.Output<string>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class HealthCheck extends RunOnceComponent<HttpCheckResult> {
   constructor(name: string, args: HealthCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:checks:HealthCheck", name, {}, opts);
-    const run = new RunOnce<HttpCheckResult>(
-      "HttpCheck",
-      provider,
-      `${name}-run`,
+    super(
+      "rollout:checks:HealthCheck",
+      { typeName: "HttpCheck", provider, suffix: "run" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.startedAt = run.startedAt;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
   }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 import { switchMaintenance, type MaintenanceCall, type MaintenanceResult } from "./maintenance/http";
 
 export interface MaintenanceModeArgs {
@@ -18,21 +18,14 @@ const provider = runOnceProvider(async (inputs: { call: MaintenanceCall; state: 
  * Switches the service's maintenance mode over HTTP, once per release. "on" comes before the
  * backup; "off" after the checks, so a failed rollout leaves maintenance on (the safe state).
  */
-export class MaintenanceMode extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<MaintenanceResult>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class MaintenanceMode extends RunOnceComponent<MaintenanceResult> {
   constructor(name: string, args: MaintenanceModeArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:maintenance:MaintenanceMode", name, {}, opts);
-    const run = new RunOnce<MaintenanceResult>(
-      "MaintenanceMode",
-      provider,
-      `${name}-switch`,
+    super(
+      "rollout:maintenance:MaintenanceMode",
+      { typeName: "MaintenanceMode", provider, suffix: "switch" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
   }
 }

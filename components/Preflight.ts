@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runPreflight, type PreflightResult, type PreflightSpec } from "./checks/preflight";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 import { clientConfig, type PgConnection, type PgConnectionInput } from "./pg";
 
 export interface PreflightArgs {
@@ -18,23 +18,14 @@ const provider = runOnceProvider(async (inputs: { connection: PgConnection; spec
  * The first step of a rollout, before anything changes: the database answers, the running service
  * is healthy, and every SQL gate holds (polled until its timeout).
  */
-export class Preflight extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<PreflightResult>;
-  readonly startedAt: pulumi.Output<string>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class Preflight extends RunOnceComponent<PreflightResult> {
   constructor(name: string, args: PreflightArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:preflight:Preflight", name, {}, opts);
-    const run = new RunOnce<PreflightResult>(
-      "Preflight",
-      provider,
-      `${name}-run`,
+    super(
+      "rollout:preflight:Preflight",
+      { typeName: "Preflight", provider, suffix: "run" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.startedAt = run.startedAt;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
   }
 }

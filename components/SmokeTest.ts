@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runSmokeTest, type SmokeTestResult, type SmokeTestSpec } from "./checks/smoke";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 
 export interface SmokeTestArgs {
   /** The flow; `vars` and `headers` may hold secrets (passwords, the maintenance bypass token). */
@@ -12,21 +12,14 @@ export interface SmokeTestArgs {
 const provider = runOnceProvider(async (inputs: { spec: SmokeTestSpec }) => runSmokeTest(inputs.spec));
 
 /** A short HTTP flow with captured values (login -> token -> CRUD), run during `up` only. */
-export class SmokeTest extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<SmokeTestResult>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class SmokeTest extends RunOnceComponent<SmokeTestResult> {
   constructor(name: string, args: SmokeTestArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:checks:SmokeTest", name, {}, opts);
-    const run = new RunOnce<SmokeTestResult>(
-      "SmokeTest",
-      provider,
-      `${name}-run`,
+    super(
+      "rollout:checks:SmokeTest",
+      { typeName: "SmokeTest", provider, suffix: "run" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
   }
 }

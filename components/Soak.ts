@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runSoak, type SoakResult, type SoakSpec } from "./checks/soak";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 
 export interface SoakArgs {
   readonly spec: SoakSpec;
@@ -14,17 +14,8 @@ const provider = runOnceProvider(async (inputs: { spec: SoakSpec }) => runSoak(i
  * Watches the health endpoints for a while after maintenance is off and fails on the error-rate or
  * p95 thresholds. Hours-long watching belongs to the deploy command, not to `pulumi up`.
  */
-export class Soak extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<SoakResult>;
-  readonly startedAt: pulumi.Output<string>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class Soak extends RunOnceComponent<SoakResult> {
   constructor(name: string, args: SoakArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:checks:Soak", name, {}, opts);
-    const run = new RunOnce<SoakResult>("Soak", provider, `${name}-run`, { ...args }, { parent: this });
-    this.result = run.result;
-    this.startedAt = run.startedAt;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
+    super("rollout:checks:Soak", { typeName: "Soak", provider, suffix: "run" }, name, { ...args }, opts);
   }
 }

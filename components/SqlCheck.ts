@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "./checks/sql";
-import { RunOnce, runOnceProvider } from "./dynamic/runOnce";
+import { RunOnceComponent, runOnceProvider } from "./dynamic/runOnce";
 import { clientConfig, type PgConnection, type PgConnectionInput } from "./pg";
 
 export interface SqlCheckArgs {
@@ -15,21 +15,14 @@ const provider = runOnceProvider(async (inputs: { connection: PgConnection; spec
 );
 
 /** A query whose first value must equal the expected one after the release (e.g. row counts). */
-export class SqlCheck extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<SqlCheckResult>;
-  readonly finishedAt: pulumi.Output<string>;
-
+export class SqlCheck extends RunOnceComponent<SqlCheckResult> {
   constructor(name: string, args: SqlCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:checks:SqlCheck", name, {}, opts);
-    const run = new RunOnce<SqlCheckResult>(
-      "SqlCheck",
-      provider,
-      `${name}-run`,
+    super(
+      "rollout:checks:SqlCheck",
+      { typeName: "SqlCheck", provider, suffix: "run" },
+      name,
       { ...args },
-      { parent: this },
+      opts,
     );
-    this.result = run.result;
-    this.finishedAt = run.finishedAt;
-    this.registerOutputs({ result: this.result });
   }
 }

@@ -11,26 +11,19 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Client, escapeIdentifier, escapeLiteral, type ClientConfig } from "pg";
+import type { PgConnection as PgConnectionSettings } from "../pg";
 import { applyRetention, backupFileName, stackBackupDir } from "./retention";
 
 /** libpq `sslmode` values the stack config accepts. */
-export type PgSslMode = "disable" | "require" | "verify-ca" | "verify-full";
+export type PgSslMode = PgConnectionSettings["sslMode"];
 
-/** Where and as whom to connect. */
-export interface PgConnection {
-  readonly host: string;
-  readonly port: number;
-  /** A bare database name; a connection string is refused because pg_dump would get it as an argument. */
-  readonly database: string;
-  readonly user: string;
-  /** Given to pg_dump and pg_restore through PGPASSWORD only; never logged, shown or returned. */
-  readonly password: string;
-  /**
-   * libpq `sslmode`, used by pg_dump, pg_restore and the verification queries alike.
-   * @default "require", as in the stack config
-   */
-  readonly sslMode?: PgSslMode;
-}
+/**
+ * Where and as whom to connect: the project's connection (components/pg.ts) with `sslMode`
+ * optional. The database is a bare name (a connection string is refused, because pg_dump would get
+ * it as an argument); the password reaches pg_dump and pg_restore through PGPASSWORD only, never
+ * logged, shown or returned; `sslMode` defaults to "require", as in the stack config.
+ */
+export type PgConnection = Omit<PgConnectionSettings, "sslMode"> & { readonly sslMode?: PgSslMode };
 
 /** What {@link takePostgresBackup} backs up, where, and how hard it checks the result. */
 export interface PostgresBackupOptions {

@@ -93,3 +93,35 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
     );
   }
 }
+
+/**
+ * A component around one recorded run: the shape of every rollout step that is a task rather than
+ * infrastructure. Subclasses pass their type token, the provider and the child's name suffix.
+ */
+export abstract class RunOnceComponent<R> extends pulumi.ComponentResource {
+  /** What the last run returned. */
+  readonly result: pulumi.Output<R>;
+  readonly startedAt: pulumi.Output<string>;
+  readonly finishedAt: pulumi.Output<string>;
+
+  protected constructor(
+    token: string,
+    step: {
+      readonly typeName: string;
+      readonly provider: pulumi.dynamic.ResourceProvider;
+      readonly suffix: string;
+    },
+    name: string,
+    inputs: Record<string, pulumi.Input<unknown>>,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(token, name, {}, opts);
+    const run = new RunOnce<R>(step.typeName, step.provider, `${name}-${step.suffix}`, inputs, {
+      parent: this,
+    });
+    this.result = run.result;
+    this.startedAt = run.startedAt;
+    this.finishedAt = run.finishedAt;
+    this.registerOutputs({ result: this.result, startedAt: this.startedAt, finishedAt: this.finishedAt });
+  }
+}
