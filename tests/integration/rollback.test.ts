@@ -314,4 +314,65 @@ describe("rollback and deploy", () => {
     assert.equal(up.summary.result, "succeeded");
     assert.equal(await schemaVersion(), "0005");
   });
+
+  it("7. deploy --watch rolls back when the live release breaches the thresholds", async () => {
+    await release("1.2.0", `${t.name}-watched`, (c) => {
+      c["rollout:release"].schemaTarget = "0005";
+    });
+    const before = hook.received.length;
+    const result = await new Promise<Cli>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          path.join(ROOT, "deploy", "cli.ts"),
+          "deploy",
+          "--yes",
+          "--watch",
+          "40s",
+          "--watch-window",
+          "5s",
+          "--stack",
+          t.name,
+        ],
+        {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            PULUMI_BACKEND_URL: t.backendUrl,
+            PULUMI_CONFIG_PASSPHRASE: "integration-test",
+          },
+        },
+      );
+      let output = "";
+      let stopped = false;
+      const onData = (c: Buffer) => {
+        output += c.toString();
+        // Once the release is live and watched, take it down as a crash would.
+        if (!stopped && /watching http/.test(output)) {
+          stopped = true;
+          spawnSync("docker", ["stop", "-t", "0", `${t.name}-app`]);
+        }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.on("close", (code) => resolve({ code, output }));
+    });
+    assert.equal(result.code, 1, tail(result.output));
+    matchOut(result.output, /breach while watching: soak failed after \d+ s: error rate [\d.]+ %/);
+    matchOut(
+      result.output,
+      /rolling back itest-rollback-\w+-watched \(update \d+, succeeded\) -> itest-rollback-\w+-slow/,
+    );
+    assert.deepEqual(await health(), { status: "ok", version: "1.2.0", maintenance: false });
+    const last = (await t.stack.history())[0];
+    assert.match(
+      last.message,
+      /^rollback: itest-rollback-\w+-watched -> itest-rollback-\w+-slow \(update \d+\): breach while watching/,
+    );
+    assert.ok(
+      hook.received.slice(before).some((n) => n.event === "failure" && /breach after deploy/.test(n.text)),
+    );
+  });
 });
