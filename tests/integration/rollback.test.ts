@@ -16,9 +16,10 @@ interface Cli {
 
 /**
  * Runs deploy/cli.ts as the npm scripts do, against the test stack's backend. Asynchronous, so the
- * webhook listener in this process keeps answering while the command runs.
+ * webhook listener in this process keeps answering while the command runs; `onOutput` sees the
+ * output so far as it grows.
  */
-function cli(t: TestStack, ...args: string[]): Promise<Cli> {
+function cli(t: TestStack, args: string[], onOutput?: (output: string) => void): Promise<Cli> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -33,8 +34,12 @@ function cli(t: TestStack, ...args: string[]): Promise<Cli> {
       },
     );
     let output = "";
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    const collect = (c: Buffer) => {
+      output += c.toString();
+      onOutput?.(output);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
     child.on("close", (code) => resolve({ code, output }));
   });
 }
@@ -113,7 +118,7 @@ describe("rollback and deploy", () => {
   });
 
   it("6. refuses --to a failed update or an unknown version, changing nothing", async () => {
-    const unknown = await cli(t, "rollback", "--to", "99", "--yes");
+    const unknown = await cli(t, ["rollback", "--to", "99", "--yes"]);
     assert.equal(unknown.code, 2, tail(unknown.output));
     matchOut(unknown.output, /there is no update 99 in the stack history; successful updates: /);
     const history = await t.stack.history();
@@ -129,12 +134,12 @@ describe("rollback and deploy", () => {
 
     // The file backend numbers nothing; rollback numbers the history oldest first.
     const failedVersion = (await t.stack.history()).length;
-    const refused = await cli(t, "rollback", "--to", String(failedVersion), "--yes");
+    const refused = await cli(t, ["rollback", "--to", String(failedVersion), "--yes"]);
     assert.equal(refused.code, 2, tail(refused.output));
     matchOut(refused.output, new RegExp(`update ${failedVersion} failed: its release never ran to the end`));
 
     const started = Date.now();
-    const run = await cli(t, "rollback", "--yes");
+    const run = await cli(t, ["rollback", "--yes"]);
     assert.equal(run.code, 0, tail(run.output));
     matchOut(
       run.output,
@@ -161,7 +166,7 @@ describe("rollback and deploy", () => {
 
   it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async (ctx) => {
     await release("1.2.1", `${t.name}-broken`);
-    const run = await cli(t, "deploy", "--yes", "--auto-rollback");
+    const run = await cli(t, ["deploy", "--yes", "--auto-rollback"]);
     assert.equal(run.code, 1, tail(run.output));
     matchOut(run.output, /deploy of itest-rollback-\w+-broken failed after/);
     matchOut(run.output, /from the failure to the previous release serving: [\d.]+ s/);
@@ -190,7 +195,7 @@ describe("rollback and deploy", () => {
     await query("INSERT INTO items (name, status) VALUES ('written under 1.2.0', 'open')", [], db());
     assert.notDeepEqual(await checksum(), before);
 
-    const run = await cli(t, "rollback", "--restore-backup", "--yes");
+    const run = await cli(t, ["rollback", "--restore-backup", "--yes"]);
     assert.equal(run.code, 0, tail(run.output));
     matchOut(run.output, /restored \d+ tables/);
     assert.deepEqual(await checksum(), before);
@@ -297,7 +302,7 @@ describe("rollback and deploy", () => {
     const releaseValue = async () =>
       JSON.parse((await t.stack.getAllConfig())["rollout:release"].value) as unknown;
     const releaseBefore = await releaseValue();
-    const locked = await cli(t, "rollback", "--yes");
+    const locked = await cli(t, ["rollback", "--yes"]);
     assert.equal(locked.code, 2, tail(locked.output));
     assert.deepEqual(await releaseValue(), releaseBefore, "the refused rollback changed the release value");
     matchOut(
@@ -320,44 +325,13 @@ describe("rollback and deploy", () => {
       c["rollout:release"].schemaTarget = "0005";
     });
     const before = hook.received.length;
-    const result = await new Promise<Cli>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          path.join(ROOT, "deploy", "cli.ts"),
-          "deploy",
-          "--yes",
-          "--watch",
-          "40s",
-          "--watch-window",
-          "5s",
-          "--stack",
-          t.name,
-        ],
-        {
-          cwd: ROOT,
-          env: {
-            ...process.env,
-            PULUMI_BACKEND_URL: t.backendUrl,
-            PULUMI_CONFIG_PASSPHRASE: "integration-test",
-          },
-        },
-      );
-      let output = "";
-      let stopped = false;
-      const onData = (c: Buffer) => {
-        output += c.toString();
-        // Once the release is live and watched, take it down as a crash would.
-        if (!stopped && /watching http/.test(output)) {
-          stopped = true;
-          spawnSync("docker", ["stop", "-t", "0", `${t.name}-app`]);
-        }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.on("close", (code) => resolve({ code, output }));
+    let stopped = false;
+    const result = await cli(t, ["deploy", "--yes", "--watch", "40s", "--watch-window", "5s"], (output) => {
+      // Once the release is live and watched, take it down as a crash would.
+      if (!stopped && /watching http/.test(output)) {
+        stopped = true;
+        spawnSync("docker", ["stop", "-t", "0", `${t.name}-app`]);
+      }
     });
     assert.equal(result.code, 1, tail(result.output));
     matchOut(result.output, /breach while watching: soak failed after \d+ s: error rate [\d.]+ %/);
