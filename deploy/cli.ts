@@ -6,7 +6,7 @@
 //
 // Rollback re-applies the release value of an earlier successful update from `pulumi stack
 // history`; the schema goes down with the down SQL kept in state and the earlier image comes back.
-import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
 import { parseArgs } from "node:util";
@@ -47,9 +47,15 @@ async function openStack(stackName: string): Promise<Stack> {
   return LocalWorkspace.selectStack({ stackName, workDir: ROOT });
 }
 
-async function configValue<T>(stack: Stack, key: string): Promise<T | undefined> {
-  const all = await stack.getAllConfig();
-  const entry = all[`rollout:${key}`];
+/**
+ * The stack's config, secrets decrypted, read once per command: each read runs the CLI, and the
+ * values a command needs do not change while it runs (rollback writes only the release value).
+ */
+type StackConfig = ConfigMap;
+
+/** A config value, parsed when it is structured. */
+function configValue<T>(config: StackConfig, key: string): T | undefined {
+  const entry = config[`rollout:${key}`];
   if (!entry) return undefined;
   try {
     return JSON.parse(entry.value) as T;
@@ -60,13 +66,13 @@ async function configValue<T>(stack: Stack, key: string): Promise<T | undefined>
 
 async function notify(
   stack: Stack,
+  config: StackConfig,
   event: NotificationEvent,
   release: string,
   summary: string,
 ): Promise<void> {
-  const all = await stack.getAllConfig();
-  if (!all["rollout:notify"] || !all["rollout:webhookUrl"]) return;
-  const result = await sendNotification(all["rollout:webhookUrl"].value, {
+  if (!config["rollout:notify"] || !config["rollout:webhookUrl"]) return;
+  const result = await sendNotification(config["rollout:webhookUrl"].value, {
     event,
     stack: stack.name,
     release,
@@ -147,8 +153,8 @@ export async function rollback(
     if (problems.length > 0)
       throw new Refusal(`cannot roll back to ${target.release.id}:\n  - ${problems.join("\n  - ")}`);
   }
-  const dockerHost =
-    (await configValue<{ host: string }>(stack, "docker"))?.host ?? "unix:///var/run/docker.sock";
+  const config = await stack.getAllConfig();
+  const dockerHost = configValue<{ host: string }>(config, "docker")?.host ?? "unix:///var/run/docker.sock";
   if (!inspectImage(target.release.image, dockerHost)) {
     throw new Refusal(
       `image ${target.release.image} is not on the Docker host (${dockerHost}); pull or load it there first, then run the rollback again`,
@@ -156,13 +162,13 @@ export async function rollback(
   }
 
   if (opts.restoreBackup && backup) {
-    const db = await configValue<{
+    const db = configValue<{
       host?: string;
       port?: number;
       database: string;
       adminUser?: string;
       sslMode?: string;
-    }>(stack, "database");
+    }>(config, "database");
     if (!db) throw new Refusal("rollout:database is not set on this stack");
     await confirm(
       `--restore-backup replaces database ${db.database} on ${db.host ?? "127.0.0.1"} with ${backup.path},\n` +
@@ -170,15 +176,14 @@ export async function rollback(
       db.database,
       opts,
     );
-    const maintenance = await configValue<{ url: string; onMethod?: string }>(stack, "maintenance");
-    const all = await stack.getAllConfig();
-    if (maintenance && all["rollout:maintenanceToken"]) {
+    const maintenance = configValue<{ url: string; onMethod?: string }>(config, "maintenance");
+    if (maintenance && config["rollout:maintenanceToken"]) {
       // Keep traffic off the database while it is replaced.
       const result = await switchMaintenance(
         {
           url: maintenance.url,
           method: maintenance.onMethod ?? "PUT",
-          token: all["rollout:maintenanceToken"].value,
+          token: config["rollout:maintenanceToken"].value,
           timeoutMs: 5000,
           allowUnreachable: true,
         },
@@ -193,7 +198,7 @@ export async function rollback(
         port: db.port ?? 5432,
         database: db.database,
         user: db.adminUser ?? "postgres",
-        password: all["rollout:databasePassword"].value,
+        password: config["rollout:databasePassword"].value,
         sslMode: (db.sslMode ?? "require") as "disable" | "require" | "verify-ca" | "verify-full",
       },
       path: backup.path,
@@ -203,7 +208,7 @@ export async function rollback(
   }
 
   // Kept to put back if the update cannot even start (another one holds the stack).
-  const releaseBefore = await configValue<RollbackChoice["target"]["release"]>(stack, "release");
+  const releaseBefore = configValue<RollbackChoice["target"]["release"]>(config, "release");
   await setRelease(stack, target.release);
   const message = `rollback: ${current.release.id} -> ${target.release.id} (update ${target.version})${opts.reason ? `: ${opts.reason}` : ""}`;
   say(`pulumi up: ${message}`);
@@ -218,6 +223,7 @@ export async function rollback(
     }
     await notify(
       stack,
+      config,
       "failure",
       target.release.id,
       `rollback to ${target.release.id} failed: ${firstLine(err)}`,
@@ -228,6 +234,7 @@ export async function rollback(
   say(`rolled back to ${target.release.id} in ${seconds.toFixed(1)} s`);
   await notify(
     stack,
+    config,
     "rollback",
     target.release.id,
     `rolled back from ${current.release.id} in ${seconds.toFixed(0)} s`,
@@ -256,13 +263,16 @@ function firstLine(err: unknown): string {
 }
 
 /** Watches the live release; returns the breach that needs a rollback, or undefined. */
-async function watch(stack: Stack, totalSeconds: number, windowSeconds: number): Promise<string | undefined> {
-  const checks = (await configValue<{ url: string; method?: string }[]>(stack, "checks")) ?? [];
+async function watch(
+  config: StackConfig,
+  totalSeconds: number,
+  windowSeconds: number,
+): Promise<string | undefined> {
+  const checks = configValue<{ url: string; method?: string }[]>(config, "checks") ?? [];
   const urls = checks.filter((c) => (c.method ?? "GET") === "GET").map((c) => c.url);
   if (urls.length === 0) throw new Refusal("--watch needs at least one GET check in rollout:checks");
   const soak =
-    (await configValue<{ maxErrorRate?: number; maxP95Ms?: number; intervalMs?: number }>(stack, "soak")) ??
-    {};
+    configValue<{ maxErrorRate?: number; maxP95Ms?: number; intervalMs?: number }>(config, "soak") ?? {};
   const deadline = Date.now() + totalSeconds * 1000;
   say(`watching ${urls.join(", ")} for ${totalSeconds} s in windows of ${windowSeconds} s`);
   while (Date.now() < deadline) {
@@ -288,7 +298,8 @@ async function deploy(
   stack: Stack,
   opts: Options & { autoRollback: boolean; watch?: number; watchWindow: number },
 ): Promise<number> {
-  const release = (await configValue<{ id: string; image: string }>(stack, "release"))!;
+  const config = await stack.getAllConfig();
+  const release = configValue<{ id: string; image: string }>(config, "release")!;
   say(`deploying ${release.id} (${release.image}) to ${stack.name}: preview first`);
   const preview = await stack.preview({ diff: true, onOutput: (out) => process.stdout.write(out) });
   say(`preview: ${JSON.stringify(preview.changeSummary)}`);
@@ -301,7 +312,7 @@ async function deploy(
     if (explained instanceof Refusal) throw explained;
     const reason = firstLine(err);
     say(`deploy of ${release.id} failed after ${((Date.now() - started) / 1000).toFixed(1)} s: ${reason}`);
-    await notify(stack, "failure", release.id, `deploy failed: ${reason}`);
+    await notify(stack, config, "failure", release.id, `deploy failed: ${reason}`);
     if (!opts.autoRollback) {
       say("maintenance stays on; fix forward, or run `npm run rollback`");
       return 1;
@@ -318,10 +329,10 @@ async function deploy(
   }
   say(`deployed ${release.id} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (opts.watch) {
-    const breach = await watch(stack, opts.watch, opts.watchWindow);
+    const breach = await watch(config, opts.watch, opts.watchWindow);
     if (breach) {
       say(`breach while watching: ${breach}`);
-      await notify(stack, "failure", release.id, `breach after deploy: ${breach}`);
+      await notify(stack, config, "failure", release.id, `breach after deploy: ${breach}`);
       await rollback(stack, { ...opts, restoreBackup: false, reason: `breach while watching ${release.id}` });
       return 1;
     }
