@@ -20,7 +20,7 @@
 #   ROLLOUT_BASE_REPO  image repository (default rollout/node-base)
 set -euo pipefail
 
-LE_NAME=base-image
+log_name=base-image
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

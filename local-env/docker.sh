@@ -14,7 +14,7 @@
 #   ROLLOUT_DOCKER_START_TIMEOUT   seconds to wait for the daemon (default 60)
 set -euo pipefail
 
-LE_NAME=docker
+log_name=docker
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -6,7 +6,7 @@
 #   local-env/down.sh
 set -euo pipefail
 
-LE_NAME=down
+log_name=down
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root "to stop PostgreSQL and dockerd"

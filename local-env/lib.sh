@@ -10,15 +10,14 @@
 LOCAL_ENV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(dirname "$LOCAL_ENV_DIR")"
 STATE_DIR="${ROLLOUT_STATE_DIR:-$REPO_ROOT/.local}"
-LE_NAME="${LE_NAME:-local-env}"
+# Logging (say/step/warn/error/die): "[<calling script's log_name>] ..." on stderr.
+log_name="${log_name:-local-env}" log_fd=2
+# shellcheck source-path=SCRIPTDIR source=../scripts/log.sh
+source "$REPO_ROOT/scripts/log.sh"
 
 # Debian's docker.io puts dockerd in /usr/sbin and the postgres tools live in
 # versioned dirs; make sure sbin is searched even for a non-login root shell.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
-
-say()  { printf '[%s] %s\n' "$LE_NAME" "$*" >&2; }
-warn() { printf '[%s] WARNING: %s\n' "$LE_NAME" "$*" >&2; }
-die()  { printf '[%s] ERROR: %s\n' "$LE_NAME" "$*" >&2; exit 1; }
 
 need_root() {
   # dockerd, apt-get and switching to the postgres OS user all need root.

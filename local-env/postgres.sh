@@ -13,7 +13,7 @@
 #   ROLLOUT_PG_DATA       data dir (default $ROLLOUT_STATE_DIR/postgres)
 set -euo pipefail
 
-LE_NAME=postgres
+log_name=postgres
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -14,7 +14,7 @@
 #                          free port from 18080)
 set -euo pipefail
 
-LE_NAME=selftest
+log_name=selftest
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -10,7 +10,7 @@
 #   docker build --network host --build-arg BASE_IMAGE=<printed tag> ...
 set -euo pipefail
 
-LE_NAME=up
+log_name=up
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root "to start PostgreSQL and dockerd"

@@ -3,11 +3,10 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
+# Logging (say/step/warn/error/die): "[rollout] ..." on stderr.
+log_name=rollout log_fd=2
+# shellcheck source-path=SCRIPTDIR source=log.sh
+source "$ROOT/scripts/log.sh"
 
 # npm packages: `npm ci` when node_modules is missing or older than the lock file.
 ensure_node_modules() {

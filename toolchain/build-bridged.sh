@@ -53,7 +53,7 @@ main() {
     # no_compose leaves out the upstream's docker-compose resource (plugin framework, not
     # served by this bridge program and not in @pulumi/docker 5.0.0) and its large dependencies.
     docker) tags="${tags},no_compose" ;;
-    *) echo "build-bridged: unknown provider '$name'" >&2; usage ;;
+    *) error "unknown provider '$name'"; usage ;;
   esac
 
   if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
@@ -86,7 +86,7 @@ main() {
   local go_have
   go_have="$(go env GOVERSION)"
   if [[ -n "$go_want" && "$go_have" != "go${go_want}" && "$go_have" != go"${go_want}".* ]]; then
-    echo "build-bridged: warning: versions.json asks for Go ${go_want}, found ${go_have}" >&2
+    warn "versions.json asks for Go ${go_want}, found ${go_have}"
   fi
 
   # go.mod must build the upstream versions.json names: the replace of the upstream's
@@ -115,19 +115,19 @@ main() {
   stamp_file="${outdir}/.${bin_name}.stamp"
   if [[ "${FORCE:-0}" != 1 && -x "${outdir}/${bin_name}" && -f "$stamp_file" &&
     "$(cat "$stamp_file")" == "$stamp_want" ]]; then
-    log "${name} provider ${version}: ${outdir}/${bin_name} is up to date (FORCE=1 rebuilds)"
+    step "${name} provider ${version}: ${outdir}/${bin_name} is up to date (FORCE=1 rebuilds)"
     return 0
   fi
 
   t_start=$(date +%s)
-  log "building ${name} provider ${version} ..."
+  step "building ${name} provider ${version} ..."
   mkdir -p "${BRIDGED_WORK_ROOT:-${TMPDIR:-/tmp}}"
   work="$(mktemp -d "${BRIDGED_WORK_ROOT:-${TMPDIR:-/tmp}}/build-bridged-${name}.XXXXXX")"
   trap cleanup EXIT
 
   # --- 1. a copy of the module (schema files get written into it) --------------------
-  note "module: ${mod_path} (toolchain/go/providers/${name})"
-  note "upstream: ${up_module}@${up_ver}; bridge: github.com/pulumi/pulumi-terraform-bridge/v3@${bridge_ver}"
+  say "    module: ${mod_path} (toolchain/go/providers/${name})"
+  say "    upstream: ${up_module}@${up_ver}; bridge: github.com/pulumi/pulumi-terraform-bridge/v3@${bridge_ver}"
   cp -R "$src" "$work/src"
   chmod -R u+w "$work/src"
   rm -f "$work/src/cmd/${bin_name}/schema.json" "$work/src/cmd/${bin_name}/bridge-metadata.json"
@@ -159,14 +159,14 @@ main() {
   [[ -s "$schema_json" && -s "cmd/${bin_name}/bridge-metadata.json" ]] ||
     die "${tfgen_name} did not write ${schema_json} and bridge-metadata.json"
   # shellcheck disable=SC2016 # a JavaScript template literal, not a shell expansion
-  note "schema.json: $(stat -c %s "$schema_json") bytes, $(node -e '
+  say "    schema.json: $(stat -c %s "$schema_json") bytes, $(node -e '
     const s = require(process.argv[1]);
     process.stdout.write(`${Object.keys(s.resources || {}).length} resources, ${Object.keys(s.functions || {}).length} functions`);
   ' "$work/src/$schema_json")"
 
   # --- 4. the npm SDK against the schema ----------------------------------------------
   if [[ "${BRIDGED_SKIP_SDK_CHECK:-0}" == 1 ]]; then
-    echo "build-bridged: warning: BRIDGED_SKIP_SDK_CHECK=1: schema NOT checked against @pulumi/${name}" >&2
+    warn "BRIDGED_SKIP_SDK_CHECK=1: schema NOT checked against @pulumi/${name}"
   else
     # shellcheck disable=SC2016 # $1.. belong to the inner sh
     phase "SDK compatibility (@pulumi/${name}@${sdk_version})" \
@@ -186,12 +186,12 @@ main() {
   # --- 6. check + install -------------------------------------------------------------
   local bin="$work/out/${bin_name}" size reported
   size="$(stat -c %s "$bin")"
-  note "binary: $((size / 1024 / 1024)) MiB (${size} bytes)"
+  say "    binary: $((size / 1024 / 1024)) MiB (${size} bytes)"
   # tfbridge.Main prints the version for -version and exits.
   reported="$(timeout 10 "$bin" -version 2>/dev/null | head -n1 || true)"
   [[ "$reported" == "$version" || "$reported" == "v$version" ]] ||
     die "${bin_name} -version printed '${reported}', expected ${version} (ldflag -X ${version_var})"
-  note "${bin_name} -version: ${reported}"
+  say "    ${bin_name} -version: ${reported}"
   mkdir -p "$outdir"
   local tmp_dst
   tmp_dst="$(mktemp "${outdir}/.${bin_name}.XXXXXX")"
@@ -202,30 +202,34 @@ main() {
   printf 'name=%s\nversion=%s\nmodule=%s\nupstream=%s@%s\nbridge=%s\ntags=%s\ngo=%s\nsdk=%s\n' \
     "$name" "$version" "$mod_path" "$up_module" "$up_ver" "$bridge_ver" "$tags" "$go_have" "$sdk_version" \
     >"${outdir}/.${bin_name}.info"
-  log "${outdir}/${bin_name} (${name} ${version}) done in $(($(date +%s) - t_start))s"
+  step "${outdir}/${bin_name} (${name} ${version}) done in $(($(date +%s) - t_start))s"
 }
 
 # Globals shared with the EXIT trap and helpers.
 name="" version="" work="" t_start=0
 
+# Logging (say/step/warn/error/die): progress on stdout, warnings and errors on stderr.
+log_name=build-bridged log_fd=1
+# shellcheck source-path=SCRIPTDIR source=../scripts/log.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/log.sh"
+
 usage() {
-  echo "usage: build-bridged.sh NAME OUTDIR   (NAME: docker | postgresql)" >&2
+  error "usage: build-bridged.sh NAME OUTDIR   (NAME: docker | postgresql)"
   exit 2
 }
+# The shared die (scripts/log.sh), plus how long the build had run when it fails after starting.
 die() {
-  echo "build-bridged: error: $*" >&2
+  error "$*"
   if [[ -n "$work" && $t_start -gt 0 ]]; then
-    echo "build-bridged: FAILED: ${name} provider ${version} after $(($(date +%s) - t_start))s" >&2
+    error "FAILED: ${name} provider ${version} after $(($(date +%s) - t_start))s"
   fi
   exit 1
 }
-log() { echo "==> $*"; }
-note() { echo "    $*"; }
 
 cleanup() {
   [[ -n "$work" && -d "$work" ]] || return 0
   if [[ "${KEEP_WORK:-0}" == 1 ]]; then
-    echo "    work dir kept: $work"
+    say "    work dir kept: $work"
   else
     chmod -R u+w "$work" 2>/dev/null || true
     rm -rf "$work"
@@ -276,14 +280,14 @@ phase() {
   fi
   dt=$(($(date +%s) - t0))
   if [[ $rc -ne 0 ]]; then
-    echo "build-bridged: step '${label}' failed (exit ${rc}) after ${dt}s" >&2
+    error "step '${label}' failed (exit ${rc}) after ${dt}s"
     return "$rc"
   fi
   if [[ -x /usr/bin/time && -s "$work/.time" ]]; then
     rss_kb="$(tail -n1 "$work/.time" | awk '{print $2}')"
-    note "${label}: ${dt}s, peak RSS $((rss_kb / 1024)) MiB"
+    say "    ${label}: ${dt}s, peak RSS $((rss_kb / 1024)) MiB"
   else
-    note "${label}: ${dt}s"
+    say "    ${label}: ${dt}s"
   fi
 }
 

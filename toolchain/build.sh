@@ -28,6 +28,10 @@ set -euo pipefail
 TOOLCHAIN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$TOOLCHAIN_DIR")
 SELF="$TOOLCHAIN_DIR/build.sh"
+# Logging (say/step/warn/error/die): progress on stdout, warnings and errors on stderr.
+log_name=toolchain log_fd=1
+# shellcheck source-path=SCRIPTDIR source=../scripts/log.sh
+source "$REPO_DIR/scripts/log.sh"
 
 # A go.mod asking for a newer Go must fail fast, not download a toolchain.
 export GOTOOLCHAIN=local
@@ -57,7 +61,7 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 MODE=${ROLLOUT_BUILD_TOOLCHAIN:-auto}
 case $MODE in
   auto | always) ;;
-  *) echo "toolchain: ROLLOUT_BUILD_TOOLCHAIN must be auto or always, not '$MODE'" >&2; exit 2 ;;
+  *) die 2 "ROLLOUT_BUILD_TOOLCHAIN must be auto or always, not '$MODE'" ;;
 esac
 
 # The version set, read once from versions.json.
@@ -79,9 +83,6 @@ PKG_MODULE=github.com/pulumi/pulumi/pkg/v3
 SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
 PULUMI_VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
 
-say() { printf '%s\n' "$*"; }
-step() { printf '==> %s\n' "$*"; }
-warn() { printf 'toolchain: %s\n' "$*" >&2; }
 rel() { printf '%s' "${1#"$REPO_DIR"/}"; }
 
 plugin_version() {
@@ -170,17 +171,18 @@ is_pseudo_of() {
 # proxy's answer to `go mod download -json MODULE@COMMIT`.
 resolve_commit() {
   if [[ -n ${3:-} ]]; then
-    is_pseudo_of "$3" "$2" || { warn "$3 is not a pseudo-version of commit $2"; return 1; }
+    is_pseudo_of "$3" "$2" || { error "$3 is not a pseudo-version of commit $2"; return 1; }
     printf '%s' "$3"
     return 0
   fi
-  local json
+  local json out
   json=$("${GO_ENV[@]}" go mod download -json "$1@$2" 2>/dev/null) || true
-  node -e '
+  out=$(node -e '
     let r; try { r = JSON.parse(process.argv[1]); } catch { r = { Error: "no answer from go mod download" }; }
-    if (r.Error || !r.Version) { console.error(`toolchain: cannot resolve ${process.argv[2]}: ${r.Error}`); process.exit(1); }
+    if (r.Error || !r.Version) { process.stdout.write(`cannot resolve ${process.argv[2]}: ${r.Error}`); process.exit(1); }
     process.stdout.write(r.Version);
-  ' "$json" "$1@$2"
+  ' "$json" "$1@$2") || { error "$out"; return 1; }
+  printf '%s' "$out"
 }
 
 # pin DIR MODULE@VERSION...: records versions in DIR/go.mod and go.sum. Runs
@@ -192,7 +194,7 @@ pin() {
   shift
   step "pinning $* in $(rel "$dir")/go.mod"
   (cd "$dir" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go get "$@" && GOTOOLCHAIN=local go mod tidy) || {
-    warn "pinning failed in $(rel "$dir")"
+    error "pinning failed in $(rel "$dir")"
     return 1
   }
   say "    updated $(rel "$dir")/go.mod and go.sum: commit them"
@@ -227,7 +229,7 @@ piece_cli() {
   go_build "$dir" "$PKG_MODULE/cmd/pulumi" pulumi "-X $PULUMI_VERSION_VAR=v$PULUMI_VERSION" "$BIN"
   local got
   got=$("$BIN/pulumi" version)
-  [[ $got == "v$PULUMI_VERSION" ]] || { warn "built pulumi prints '$got', expected v$PULUMI_VERSION"; rm -f "$BIN/pulumi"; return 1; }
+  [[ $got == "v$PULUMI_VERSION" ]] || { error "built pulumi prints '$got', expected v$PULUMI_VERSION"; rm -f "$BIN/pulumi"; return 1; }
 }
 
 piece_language_host() {
@@ -307,13 +309,13 @@ piece_bridged() {
     return 0
   fi
   if [[ ! -f $TOOLCHAIN_DIR/build-bridged.sh ]]; then
-    warn "toolchain/build-bridged.sh not found: cannot build the $name provider"
+    error "toolchain/build-bridged.sh not found: cannot build the $name provider"
     return 1
   fi
   step "building $name provider v$version (bridged; 5-10 minutes on 2 cores)"
   stage_dir
   timed bash "$TOOLCHAIN_DIR/build-bridged.sh" "$name" "$STAGE"
-  [[ -x $STAGE/pulumi-resource-$name ]] || { warn "build-bridged.sh did not produce pulumi-resource-$name"; return 1; }
+  [[ -x $STAGE/pulumi-resource-$name ]] || { error "build-bridged.sh did not produce pulumi-resource-$name"; return 1; }
   mkdir -p "$PROVIDERS"
   mv -f "$STAGE/pulumi-resource-$name" "$out"
   provider_stamp "$name" >"$PROVIDERS/.pulumi-resource-$name.source"
@@ -429,7 +431,7 @@ mkdir -p "$CACHE"
 # One build per cache at a time (two terminals, or CI and a developer).
 exec 9>"$CACHE/.lock"
 if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
-  say "==> waiting for another toolchain build in $CACHE"
+  step "waiting for another toolchain build in $CACHE"
   flock 9
 fi
 
@@ -441,11 +443,11 @@ fi
 START=$SECONDS
 rm -f "$MARKER"
 rm -rf "$CACHE"/.tmp.* # left by a killed build; we hold the lock
-say "==> toolchain $ROLLOUT_TOOLCHAIN_KEY in $CACHE"
+step "toolchain $ROLLOUT_TOOLCHAIN_KEY in $CACHE"
 
 CLI=""
 if [[ $MODE == auto ]] && CLI=$(system_pulumi); then
-  say "==> using pulumi v$PULUMI_VERSION found on PATH: $CLI (not building the CLI; ROLLOUT_BUILD_TOOLCHAIN=always builds our own)"
+  step "using pulumi v$PULUMI_VERSION found on PATH: $CLI (not building the CLI; ROLLOUT_BUILD_TOOLCHAIN=always builds our own)"
   # Build only the providers that neither our PULUMI_HOME nor the user's has.
   theirs_missing=" $(missing_plugins "$CLI" "$USER_PULUMI_HOME" | tr '\n' ' ') "
   for name in $(missing_plugins "$CLI" "$PULUMI_HOME"); do
@@ -474,7 +476,7 @@ else
 fi
 
 if ((${#FAILED[@]})); then
-  warn "toolchain incomplete after $((SECONDS - START))s; failed:"
+  error "toolchain incomplete after $((SECONDS - START))s; failed:"
   printf '    - %s\n' "${FAILED[@]}" >&2
   warn "pieces already built stay cached in $CACHE; rerun to retry the rest"
   exit 1
@@ -483,5 +485,5 @@ fi
 # Written last: its presence means the whole toolchain was verified.
 printf 'cli=%s\nkey=%s\nbuilt=%s\n' "$CLI" "$ROLLOUT_TOOLCHAIN_KEY" "$(date -u +%FT%TZ)" >"$MARKER.tmp"
 mv -f "$MARKER.tmp" "$MARKER"
-say "==> toolchain ready in $((SECONDS - START))s: $(dirname "$CLI")"
+step "toolchain ready in $((SECONDS - START))s: $(dirname "$CLI")"
 PULUMI_HOME=$PULUMI_HOME "$CLI" plugin ls

@@ -16,7 +16,9 @@ _rollout_toolchain_paths() {
     process.stdout.write(
       [`pulumi-${v.pulumi.version}`, ...plugins.map(([name, p]) => `${name}-${p.version}`)].join("_"));
   ' "$versions") || {
-    echo "rollout toolchain: cannot read $versions (is node installed?)" >&2
+    # In a subshell: scripts/log.sh must not define say/die/... in the caller's shell.
+    # shellcheck source-path=SCRIPTDIR source=../scripts/log.sh
+    (log_name=toolchain log_fd=2 && . "$1/../scripts/log.sh" && error "cannot read $versions (is node installed?)")
     return 1
   }
   ROLLOUT_TOOLCHAIN_KEY=$key

@@ -22,8 +22,10 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
   PATH="$PATH:/usr/local/go/bin"
 fi
 
-say() { printf '%s\n' "$*"; }
-step() { printf '==> %s\n' "$*"; }
+# Logging (say/step/die): the report on stdout, errors on stderr.
+log_name=langhost-selftest log_fd=1
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/log.sh
+source "$TOOLCHAIN_DIR/../scripts/log.sh"
 
 BIN_SRC=${1:-}
 if [[ -z $BIN_SRC ]]; then
@@ -33,14 +35,14 @@ if [[ -z $BIN_SRC ]]; then
   BIN_SRC=$ROLLOUT_TOOLCHAIN_DIR/bin
 fi
 for f in pulumi pulumi-resource-pulumi-nodejs; do
-  [[ -x $BIN_SRC/$f ]] || { say "selftest: $BIN_SRC/$f not found (run toolchain/build.sh or pass BIN_DIR)" >&2; exit 2; }
+  [[ -x $BIN_SRC/$f ]] || die 2 "$BIN_SRC/$f not found (run toolchain/build.sh or pass BIN_DIR)"
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/langhost-selftest.XXXXXX")
 FAILED=0
 finish() {
   if ((FAILED)) || [[ ${KEEP:-} == 1 ]]; then
-    say "selftest: files kept in $WORK"
+    say "files kept in $WORK"
   else
     rm -rf "$WORK"
   fi
@@ -176,7 +178,7 @@ has "executable='[^']*node' version='[0-9.]+'"
 has '@pulumi/pulumi +3\.248\.0'
 
 if ((FAILED)); then
-  say "selftest: $FAILED of $N checks failed"
+  say "$FAILED of $N checks failed"
   exit 1
 fi
-say "selftest: all $N checks passed"
+say "all $N checks passed"
