@@ -11,4 +11,50 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  {
+    // The layer rule: config/ and engines/ are Pulumi-free (serialized into dynamic providers, used
+    // by deploy/, tested without mocks); engines/ also never reaches up into the Pulumi layers.
+    files: ["config/**/*.ts", "engines/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@pulumi/*"],
+              message: "config/ and engines/ are Pulumi-free; Pulumi code goes in components/ or rollout/.",
+            },
+            {
+              group: [
+                "**/components",
+                "**/components/*",
+                "**/rollout",
+                "**/rollout/*",
+                "**/deploy",
+                "**/deploy/*",
+              ],
+              message: "config/ and engines/ must not import the layers above them.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Components are thin Pulumi wrappers over engines: they never reach up into the graph or deploy/.
+    files: ["components/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/rollout", "**/rollout/*", "**/deploy", "**/deploy/*"],
+              message: "components/ must not import rollout/ or deploy/.",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,24 +1,20 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import { CONNECT_TIMEOUT_SECONDS } from "../engines/postgres";
+import type { PgConnectionInput } from "./steps";
+import { TOKENS } from "./tokens";
+
+/** The schema the application's tables live in. */
+const SCHEMA = "public";
 
 /** The database objects a release needs besides its schema: the app's login role and its grants. */
 export interface DatabaseObjectsArgs {
-  /** Admin connection used to manage roles and grants. */
-  readonly connection: {
-    readonly host: pulumi.Input<string>;
-    readonly port: pulumi.Input<number>;
-    readonly database: pulumi.Input<string>;
-    readonly adminUser: pulumi.Input<string>;
-    /** Secret. */
-    readonly adminPassword: pulumi.Input<string>;
-    readonly sslMode: pulumi.Input<string>;
-  };
+  /** Admin connection used to manage roles and grants; the password is a secret. */
+  readonly connection: PgConnectionInput;
   /** The login role the application uses. */
   readonly appRole: string;
   /** Secret password of `appRole`. */
   readonly appRolePassword: pulumi.Input<string>;
-  /** Schema the application's tables live in. @default "public" */
-  readonly schema?: string;
 }
 
 /**
@@ -31,8 +27,7 @@ export class DatabaseObjects extends pulumi.ComponentResource {
   readonly appRoleName: pulumi.Output<string>;
 
   constructor(name: string, args: DatabaseObjectsArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:database:DatabaseObjects", name, {}, opts);
-    const schema = args.schema ?? "public";
+    super(TOKENS.databaseObjects, name, {}, opts);
     const { connection } = args;
 
     const provider = new postgresql.Provider(
@@ -41,11 +36,11 @@ export class DatabaseObjects extends pulumi.ComponentResource {
         host: connection.host,
         port: connection.port,
         database: connection.database,
-        username: connection.adminUser,
-        password: connection.adminPassword,
+        username: connection.user,
+        password: connection.password,
         sslmode: connection.sslMode,
         superuser: false,
-        connectTimeout: 10,
+        connectTimeout: CONNECT_TIMEOUT_SECONDS,
       },
       { parent: this },
     );
@@ -63,16 +58,16 @@ export class DatabaseObjects extends pulumi.ComponentResource {
         child,
       );
     grant("connect", { objectType: "database", privileges: ["CONNECT"] });
-    grant("schema-usage", { objectType: "schema", schema, privileges: ["USAGE"] });
+    grant("schema-usage", { objectType: "schema", schema: SCHEMA, privileges: ["USAGE"] });
     grant("tables", {
       objectType: "table",
-      schema,
+      schema: SCHEMA,
       objects: [],
       privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"],
     });
     grant("sequences", {
       objectType: "sequence",
-      schema,
+      schema: SCHEMA,
       objects: [],
       privileges: ["USAGE", "SELECT", "UPDATE"],
     });
@@ -82,8 +77,8 @@ export class DatabaseObjects extends pulumi.ComponentResource {
         {
           role: role.name,
           database: connection.database,
-          owner: connection.adminUser,
-          schema,
+          owner: connection.user,
+          schema: SCHEMA,
           objectType,
           privileges,
         },

@@ -1,12 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-
-/** What was released. */
-export interface ReleaseFacts {
-  readonly release: string;
-  readonly image: string;
-  readonly imageId: string;
-  readonly schemaVersion: string;
-}
+import { DYNAMIC_MODULE, STEPS, type ReleaseFacts } from "./tokens";
 
 interface MarkerOutputs extends ReleaseFacts {
   /** The release this one replaced, from the marker's previous state; null on a first install. */
@@ -39,7 +32,7 @@ const provider: pulumi.dynamic.ResourceProvider<ReleaseFacts, MarkerOutputs> = {
 class Marker extends pulumi.dynamic.Resource {
   declare readonly previous: pulumi.Output<ReleaseFacts | null>;
   constructor(name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { ...props, previous: undefined }, opts, "rollout", "ReleaseMarker");
+    super(provider, name, { ...props, previous: undefined }, opts, DYNAMIC_MODULE, STEPS.marker.dynamicType);
   }
 }
 
@@ -55,8 +48,8 @@ export class ReleaseMarker extends pulumi.ComponentResource {
     args: { [K in keyof ReleaseFacts]: pulumi.Input<string> },
     opts?: pulumi.ComponentResourceOptions,
   ) {
-    super("rollout:index:ReleaseMarker", name, {}, opts);
-    const marker = new Marker(`${name}-record`, { ...args }, { parent: this });
+    super(STEPS.marker.token, name, {}, opts);
+    const marker = new Marker(`${name}-${STEPS.marker.suffix}`, { ...args }, { parent: this });
     this.previous = marker.previous;
     this.registerOutputs({ previous: this.previous });
   }

@@ -1,5 +1,4 @@
 import * as pulumi from "@pulumi/pulumi";
-import { canonical, plain } from "./dynamic/runOnce";
 import {
   checksumProblems,
   migrate,
@@ -8,8 +7,11 @@ import {
   type AppliedMigration,
   type MigrateResult,
   type Migration,
-} from "./migrations";
-import { clientConfig, type PgConnection, type PgConnectionInput } from "./pg";
+} from "../engines/migrations";
+import type { PgConnection } from "../engines/postgres";
+import { canonical, plain } from "./runOnce";
+import type { PgConnectionInput } from "./steps";
+import { DYNAMIC_MODULE, STEPS } from "./tokens";
 
 export interface SchemaArgs {
   /** Admin connection that owns the schema. */
@@ -20,10 +22,10 @@ export interface SchemaArgs {
   readonly target: string;
   /** Recorded with each migration applied. */
   readonly release: string;
-  /** The record table. @default "rollout_migrations" */
-  readonly table?: string;
-  /** Wait this long for another rollout's advisory lock. @default 30 */
-  readonly lockTimeoutSeconds?: number;
+  /** The record table. */
+  readonly table: string;
+  /** Wait this long for another rollout's advisory lock. */
+  readonly lockTimeoutSeconds: number;
 }
 
 interface SchemaInputs {
@@ -81,11 +83,21 @@ export function describePlan(
 
 const SCHEMA_KEYS = ["connection", "migrations", "target", "release", "table", "lockTimeoutSeconds"] as const;
 
+/** The record table's rows as state keeps them: what going back needs, down SQL included. */
+async function appliedInDatabase(connection: PgConnection, table: string): Promise<AppliedMigration[]> {
+  return (await readApplied(connection, table)).map((a) => ({
+    id: a.id,
+    name: a.name,
+    checksum: a.checksum,
+    down: a.down,
+    irreversible: a.irreversible,
+  }));
+}
+
 async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
   const startedAt = new Date().toISOString();
-  const connection = clientConfig(inputs.connection);
   const lastRun = await migrate({
-    connection,
+    connection: inputs.connection,
     migrations: inputs.migrations,
     target: inputs.target,
     release: inputs.release,
@@ -95,13 +107,7 @@ async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Prom
       stateApplied.map((a) => [a.id, { down: a.down, irreversible: a.irreversible }]),
     ),
   });
-  const applied = (await readApplied(connection, inputs.table)).map((a) => ({
-    id: a.id,
-    name: a.name,
-    checksum: a.checksum,
-    down: a.down,
-    irreversible: a.irreversible,
-  }));
+  const applied = await appliedInDatabase(inputs.connection, inputs.table);
   return {
     ...inputs,
     applied,
@@ -134,13 +140,7 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
   // Refresh reads the record table, the truth: drift from state shows in the refresh diff.
   async read(id, props) {
     if (!props) return { id, props };
-    const applied = (await readApplied(clientConfig(props.connection), props.table)).map((a) => ({
-      id: a.id,
-      name: a.name,
-      checksum: a.checksum,
-      down: a.down,
-      irreversible: a.irreversible,
-    }));
+    const applied = await appliedInDatabase(props.connection, props.table);
     const version = applied.reduce((max, a) => (a.id > max ? a.id : max), NO_MIGRATIONS);
     return { id, props: plain({ ...props, applied, version }) };
   },
@@ -163,7 +163,7 @@ class SchemaState extends pulumi.dynamic.Resource {
       startedAt: undefined,
       finishedAt: undefined,
     };
-    super(provider, name, { ...props, ...outputs }, opts, "rollout", "Schema");
+    super(provider, name, { ...props, ...outputs }, opts, DYNAMIC_MODULE, STEPS.schema.dynamicType);
   }
 }
 
@@ -184,7 +184,7 @@ export class Schema extends pulumi.ComponentResource {
   readonly finishedAt: pulumi.Output<string>;
 
   constructor(name: string, args: SchemaArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rollout:database:Schema", name, {}, opts);
+    super(STEPS.schema.token, name, {}, opts);
     const known = new Set([NO_MIGRATIONS, ...args.migrations.map((m) => m.id)]);
     if (!known.has(args.target)) {
       throw new pulumi.ResourceError(
@@ -194,14 +194,14 @@ export class Schema extends pulumi.ComponentResource {
       );
     }
     const state = new SchemaState(
-      `${name}-state`,
+      `${name}-${STEPS.schema.suffix}`,
       {
         connection: args.connection,
         migrations: args.migrations,
         target: args.target,
         release: args.release,
-        table: args.table ?? "rollout_migrations",
-        lockTimeoutSeconds: args.lockTimeoutSeconds ?? 30,
+        table: args.table,
+        lockTimeoutSeconds: args.lockTimeoutSeconds,
         plan: undefined,
       },
       { parent: this },

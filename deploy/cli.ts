@@ -6,15 +6,26 @@
 //
 // Rollback re-applies the release value of an earlier successful update from `pulumi stack
 // history`; the schema goes down with the down SQL kept in state and the earlier image comes back.
-import { LocalWorkspace, type ConfigMap, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { sendNotification, type NotificationEvent } from "../components/announce/webhook";
-import { restorePostgresBackup } from "../components/backup";
-import { runSoak } from "../components/checks/soak";
-import { switchMaintenance } from "../components/maintenance/http";
-import { inspectImage } from "../components/release/image";
+import {
+  ConfigError,
+  entriesReader,
+  readConfig,
+  watchThresholds,
+  type ConfigEntries,
+  type ReleaseConfig,
+  type RolloutConfig,
+  type SecretKey,
+  type StackSecrets,
+} from "../config";
+import { restorePostgresBackup } from "../engines/backup";
+import { runSoak } from "../engines/checks/soak";
+import { inspectImage } from "../engines/image/build";
+import { switchMaintenance } from "../engines/maintenanceMode";
+import { sendNotification, type NotificationEvent } from "../engines/notify";
 import {
   chooseRollbackTarget,
   historyLines,
@@ -48,36 +59,42 @@ async function openStack(stackName: string): Promise<Stack> {
 }
 
 /**
- * The stack's config, secrets decrypted, read once per command: each read runs the CLI, and the
- * values a command needs do not change while it runs (rollback writes only the release value).
+ * The stack's config, validated and defaulted by the same loader as the program, with its secrets
+ * decrypted; read once per command: each read runs the CLI, and the values a command needs do not
+ * change while it runs (rollback writes only the release value).
  */
-type StackConfig = ConfigMap;
+export interface StackConfig {
+  readonly config: RolloutConfig;
+  readonly secrets: StackSecrets<string>;
+}
 
-/** A config value, parsed when it is structured. */
-function configValue<T>(config: StackConfig, key: string): T | undefined {
-  const entry = config[`rollout:${key}`];
-  if (!entry) return undefined;
+/** The commands' view of a stack's config: the program's loader over the Automation API's entries. */
+export function stackConfigFrom(stackName: string, entries: ConfigEntries): StackConfig {
   try {
-    return JSON.parse(entry.value) as T;
-  } catch {
-    return entry.value as T;
+    return readConfig(stackName, entriesReader(entries));
+  } catch (err) {
+    throw err instanceof ConfigError ? new Refusal(err.message) : err;
   }
+}
+
+async function readStackConfig(stack: Stack): Promise<StackConfig> {
+  return stackConfigFrom(stack.name, await stack.getAllConfig());
 }
 
 async function notify(
   stack: Stack,
-  config: StackConfig,
+  { config, secrets }: StackConfig,
   event: NotificationEvent,
   release: string,
   summary: string,
 ): Promise<void> {
-  if (!config["rollout:notify"] || !config["rollout:webhookUrl"]) return;
-  const result = await sendNotification(config["rollout:webhookUrl"].value, {
-    event,
-    stack: stack.name,
-    release,
-    summary,
-  });
+  const webhookUrl = config.notify && secrets[config.notify.webhookSecret as SecretKey];
+  if (!config.notify || !webhookUrl) return;
+  const result = await sendNotification(
+    webhookUrl,
+    { event, stack: stack.name, release, summary },
+    config.notify.timeoutMs,
+  );
   say(
     result.delivered
       ? `${event} notice delivered (${result.detail})`
@@ -109,7 +126,7 @@ async function printHistory(stack: Stack): Promise<HistoryEntry[]> {
   return history;
 }
 
-async function setRelease(stack: Stack, release: RollbackChoice["target"]["release"]): Promise<void> {
+async function setRelease(stack: Stack, release: ReleaseConfig): Promise<void> {
   await stack.setConfig("rollout:release.id", { value: release.id }, true);
   await stack.setConfig("rollout:release.image", { value: release.image }, true);
   if (release.schemaTarget)
@@ -153,8 +170,9 @@ export async function rollback(
     if (problems.length > 0)
       throw new Refusal(`cannot roll back to ${target.release.id}:\n  - ${problems.join("\n  - ")}`);
   }
-  const config = await stack.getAllConfig();
-  const dockerHost = configValue<{ host: string }>(config, "docker")?.host ?? "unix:///var/run/docker.sock";
+  const stackConfig = await readStackConfig(stack);
+  const { config, secrets } = stackConfig;
+  const dockerHost = config.docker.host;
   if (!inspectImage(target.release.image, dockerHost)) {
     throw new Refusal(
       `image ${target.release.image} is not on the Docker host (${dockerHost}); pull or load it there first, then run the rollback again`,
@@ -162,29 +180,22 @@ export async function rollback(
   }
 
   if (opts.restoreBackup && backup) {
-    const db = configValue<{
-      host?: string;
-      port?: number;
-      database: string;
-      adminUser?: string;
-      sslMode?: string;
-    }>(config, "database");
-    if (!db) throw new Refusal("rollout:database is not set on this stack");
+    const db = config.database;
     await confirm(
-      `--restore-backup replaces database ${db.database} on ${db.host ?? "127.0.0.1"} with ${backup.path},\n` +
+      `--restore-backup replaces database ${db.database} on ${db.host} with ${backup.path},\n` +
         `taken at ${backup.createdAt} before release ${backup.release} changed anything. Every write since then is lost.`,
       db.database,
       opts,
     );
-    const maintenance = configValue<{ url: string; onMethod?: string }>(config, "maintenance");
-    if (maintenance && config["rollout:maintenanceToken"]) {
+    const { maintenance } = config;
+    if (maintenance && secrets.maintenanceToken) {
       // Keep traffic off the database while it is replaced.
       const result = await switchMaintenance(
         {
           url: maintenance.url,
-          method: maintenance.onMethod ?? "PUT",
-          token: config["rollout:maintenanceToken"].value,
-          timeoutMs: 5000,
+          method: maintenance.onMethod,
+          token: secrets.maintenanceToken,
+          timeoutMs: maintenance.timeoutMs,
           allowUnreachable: true,
         },
         "on",
@@ -194,12 +205,12 @@ export async function rollback(
     say(`verifying ${backup.path} (sha256 ${backup.sha256.slice(0, 12)}...) and restoring it`);
     const restored = await restorePostgresBackup({
       connection: {
-        host: db.host ?? "127.0.0.1",
-        port: db.port ?? 5432,
+        host: db.host,
+        port: db.port,
         database: db.database,
-        user: db.adminUser ?? "postgres",
-        password: config["rollout:databasePassword"].value,
-        sslMode: (db.sslMode ?? "require") as "disable" | "require" | "verify-ca" | "verify-full",
+        user: db.adminUser,
+        password: secrets.databasePassword,
+        sslMode: db.sslMode,
       },
       path: backup.path,
       expectedSha256: backup.sha256,
@@ -208,22 +219,22 @@ export async function rollback(
   }
 
   // Kept to put back if the update cannot even start (another one holds the stack).
-  const releaseBefore = configValue<RollbackChoice["target"]["release"]>(config, "release");
+  const releaseBefore = config.release;
   await setRelease(stack, target.release);
   const message = `rollback: ${current.release.id} -> ${target.release.id} (update ${target.version})${opts.reason ? `: ${opts.reason}` : ""}`;
   say(`pulumi up: ${message}`);
   try {
     await stack.up({ message, onOutput: (out) => process.stdout.write(out) });
   } catch (err) {
-    const explained = explainLock(err, stack.name);
+    const explained = explainLock(err, stack.name, config);
     if (explained instanceof Refusal) {
       // Another update holds the stack: put the release value back, so nothing has changed.
-      if (releaseBefore) await setRelease(stack, releaseBefore);
+      await setRelease(stack, releaseBefore);
       throw explained;
     }
     await notify(
       stack,
-      config,
+      stackConfig,
       "failure",
       target.release.id,
       `rollback to ${target.release.id} failed: ${firstLine(err)}`,
@@ -234,7 +245,7 @@ export async function rollback(
   say(`rolled back to ${target.release.id} in ${seconds.toFixed(1)} s`);
   await notify(
     stack,
-    config,
+    stackConfig,
     "rollback",
     target.release.id,
     `rolled back from ${current.release.id} in ${seconds.toFixed(0)} s`,
@@ -246,13 +257,13 @@ export async function rollback(
  * Turns the backend's lock error into what to do: a killed run leaves its lock behind, and the
  * record table in the database, not the interrupted state, says which migrations went in.
  */
-function explainLock(err: unknown, stackName: string): unknown {
+function explainLock(err: unknown, stackName: string, { migrations }: RolloutConfig): unknown {
   const text = err instanceof Error ? err.message : String(err);
   if (!/the stack is currently locked/.test(text)) return err;
   return new Refusal(
     `the stack ${stackName} is locked by another update. If one is running, wait for it. If it was killed, ` +
       `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --stack ${stackName}\` ` +
-      `(the schema is read back from the rollout_migrations table, which is the truth), then run this again.`,
+      `(the schema is read back from the ${migrations?.table ?? "migrations record"} table, which is the truth), then run this again.`,
   );
 }
 
@@ -264,28 +275,19 @@ function firstLine(err: unknown): string {
 
 /** Watches the live release; returns the breach that needs a rollback, or undefined. */
 async function watch(
-  config: StackConfig,
+  config: RolloutConfig,
   totalSeconds: number,
   windowSeconds: number,
 ): Promise<string | undefined> {
-  const checks = configValue<{ url: string; method?: string }[]>(config, "checks") ?? [];
-  const urls = checks.filter((c) => (c.method ?? "GET") === "GET").map((c) => c.url);
+  const urls = config.checks.filter((c) => c.method === "GET").map((c) => c.url);
   if (urls.length === 0) throw new Refusal("--watch needs at least one GET check in rollout:checks");
-  const soak =
-    configValue<{ maxErrorRate?: number; maxP95Ms?: number; intervalMs?: number }>(config, "soak") ?? {};
+  const thresholds = watchThresholds(config);
   const deadline = Date.now() + totalSeconds * 1000;
   say(`watching ${urls.join(", ")} for ${totalSeconds} s in windows of ${windowSeconds} s`);
   while (Date.now() < deadline) {
     const seconds = Math.max(1, Math.min(windowSeconds, Math.ceil((deadline - Date.now()) / 1000)));
     try {
-      const result = await runSoak({
-        urls,
-        durationSeconds: seconds,
-        intervalMs: soak.intervalMs ?? 1000,
-        maxErrorRate: soak.maxErrorRate ?? 0.05,
-        maxP95Ms: soak.maxP95Ms ?? 1000,
-        requestTimeoutMs: 5000,
-      });
+      const result = await runSoak({ ...thresholds, urls, durationSeconds: seconds });
       say(`  window ok: ${result.probes} probes, ${result.errors} errors, p95 ${result.p95Ms} ms`);
     } catch (err) {
       return (err as Error).message;
@@ -298,8 +300,8 @@ async function deploy(
   stack: Stack,
   opts: Options & { autoRollback: boolean; watch?: number; watchWindow: number },
 ): Promise<number> {
-  const config = await stack.getAllConfig();
-  const release = configValue<{ id: string; image: string }>(config, "release")!;
+  const stackConfig = await readStackConfig(stack);
+  const { release } = stackConfig.config;
   say(`deploying ${release.id} (${release.image}) to ${stack.name}: preview first`);
   const preview = await stack.preview({ diff: true, onOutput: (out) => process.stdout.write(out) });
   say(`preview: ${JSON.stringify(preview.changeSummary)}`);
@@ -308,11 +310,11 @@ async function deploy(
   try {
     await stack.up({ message: `deploy ${release.id}`, onOutput: (out) => process.stdout.write(out) });
   } catch (err) {
-    const explained = explainLock(err, stack.name);
+    const explained = explainLock(err, stack.name, stackConfig.config);
     if (explained instanceof Refusal) throw explained;
     const reason = firstLine(err);
     say(`deploy of ${release.id} failed after ${((Date.now() - started) / 1000).toFixed(1)} s: ${reason}`);
-    await notify(stack, config, "failure", release.id, `deploy failed: ${reason}`);
+    await notify(stack, stackConfig, "failure", release.id, `deploy failed: ${reason}`);
     if (!opts.autoRollback) {
       say("maintenance stays on; fix forward, or run `npm run rollback`");
       return 1;
@@ -329,10 +331,10 @@ async function deploy(
   }
   say(`deployed ${release.id} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (opts.watch) {
-    const breach = await watch(config, opts.watch, opts.watchWindow);
+    const breach = await watch(stackConfig.config, opts.watch, opts.watchWindow);
     if (breach) {
       say(`breach while watching: ${breach}`);
-      await notify(stack, config, "failure", release.id, `breach after deploy: ${breach}`);
+      await notify(stack, stackConfig, "failure", release.id, `breach after deploy: ${breach}`);
       await rollback(stack, { ...opts, restoreBackup: false, reason: `breach while watching ${release.id}` });
       return 1;
     }

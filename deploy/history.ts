@@ -1,5 +1,6 @@
 // Reading `pulumi stack history` for rollback: which update is current, which one to go back to.
 // Pure: the CLI passes in what the Automation API returned.
+import { CONFIG_NAMESPACE, type ReleaseConfig } from "../config";
 
 /** The fields of an update summary that rollback needs. */
 export interface HistoryEntry {
@@ -12,11 +13,7 @@ export interface HistoryEntry {
 }
 
 /** The release value as stack config holds it. */
-export interface ReleaseValue {
-  readonly id: string;
-  readonly image: string;
-  readonly schemaTarget?: string;
-}
+export type ReleaseValue = ReleaseConfig;
 
 /** One line of the history listing. */
 export interface HistoryLine {
@@ -48,7 +45,7 @@ export function numbered(history: readonly HistoryEntry[]): HistoryEntry[] {
 
 /** The release value an update ran with, or undefined when its config had none. */
 export function releaseOf(entry: HistoryEntry): ReleaseValue | undefined {
-  const raw = entry.config["rollout:release"]?.value;
+  const raw = entry.config[`${CONFIG_NAMESPACE}:release`]?.value;
   if (!raw) return undefined;
   try {
     const value = JSON.parse(raw) as Partial<ReleaseValue>;

@@ -1,5 +1,6 @@
 // What rollback needs to know from a stack's state before it changes anything: the down SQL kept
 // for each applied migration, and the backups each release took. Pure over an exported deployment.
+import { dynamicTypeToken, STEPS } from "../components/tokens";
 
 /** One resource of an exported deployment (`pulumi stack export`). */
 interface StateResource {
@@ -30,7 +31,7 @@ function resources(deployment: unknown): StateResource[] {
 
 /** Applied migrations as the Schema resource recorded them (with their down SQL), by id. */
 export function appliedMigrations(deployment: unknown): StateMigration[] {
-  const schema = resources(deployment).find((r) => r.type === "pulumi-nodejs:dynamic/rollout:Schema");
+  const schema = resources(deployment).find((r) => r.type === dynamicTypeToken(STEPS.schema));
   return ((schema?.outputs?.applied as StateMigration[] | undefined) ?? [])
     .slice()
     .sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -38,7 +39,7 @@ export function appliedMigrations(deployment: unknown): StateMigration[] {
 
 /** The backup recorded for the current release, if the stack takes backups. */
 export function currentBackup(deployment: unknown): StateBackup | undefined {
-  const backup = resources(deployment).find((r) => r.type === "pulumi-nodejs:dynamic/rollout:DatabaseBackup");
+  const backup = resources(deployment).find((r) => r.type === dynamicTypeToken(STEPS.backup));
   const result = backup?.outputs?.result as
     { path?: string; sha256?: string; createdAt?: string } | undefined;
   const release = backup?.outputs?.release as string | undefined;

@@ -14,23 +14,29 @@ import {
   MigrationError,
   MigrationPlanError,
   readApplied,
+  type MigrateOptions,
   type Migration,
-} from "../../components/migrations";
+} from "../../engines/migrations";
+import type { PgConnection } from "../../engines/postgres";
 import { query, targetDatabase } from "../support/stack";
+
+/** The record table the stack config defaults to (config/schema.ts). */
+const TABLE = "rollout_migrations";
+/** `migrate` with the table and lock timeout a stack gets by default, unless a test sets them. */
+const migrateAt = (options: Omit<MigrateOptions, "table" | "lockTimeoutSeconds"> & Partial<MigrateOptions>) =>
+  migrate({ table: TABLE, lockTimeoutSeconds: 30, ...options });
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 /** Runs `fn` with a fresh database and drops it afterwards, whatever happened. */
-async function withScratchDatabase(
-  fn: (db: ClientConfig & { database: string }) => Promise<void>,
-): Promise<void> {
+async function withScratchDatabase(fn: (db: PgConnection) => Promise<void>): Promise<void> {
   // Throws a clear message when the PG* variables are missing: these tests never skip.
   const admin = targetDatabase();
   const database = `mig_test_${randomBytes(5).toString("hex")}`;
   await query(`CREATE DATABASE ${database}`);
   try {
-    await fn({ ...admin, database });
+    await fn({ ...admin, database, sslMode: "disable" });
   } finally {
     await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   }
@@ -85,10 +91,10 @@ describe("migrate against PostgreSQL", () => {
   it("applies migrations up to the target and records them", () =>
     withScratchDatabase(async (db) => {
       const migrations = migrationsFrom(THREE);
-      assert.deepEqual(await readApplied(db), [], "no migrations table yet");
+      assert.deepEqual(await readApplied(db, TABLE), [], "no migrations table yet");
       const lines: string[] = [];
 
-      const first = await migrate({
+      const first = await migrateAt({
         connection: db,
         migrations,
         target: "0002",
@@ -106,7 +112,7 @@ describe("migrate against PostgreSQL", () => {
       assert.deepEqual(await columnsOf(db, "items"), ["id", "title"]);
       assert.ok(lines.includes("applying 0001_create_items"), lines.join("\n"));
 
-      const second = await migrate({ connection: db, migrations, target: "0003", release: "1.1.0" });
+      const second = await migrateAt({ connection: db, migrations, target: "0003", release: "1.1.0" });
       assert.deepEqual(
         second.applied.map((s) => s.id),
         ["0003"],
@@ -114,7 +120,7 @@ describe("migrate against PostgreSQL", () => {
       assert.equal(second.version, "0003");
       assert.deepEqual(await columnsOf(db, "items"), ["id", "title", "status"]);
 
-      const records = await readApplied(db);
+      const records = await readApplied(db, TABLE);
       assert.deepEqual(
         records.map(({ appliedAt, durationMs, ...rest }) => {
           assert.ok(!Number.isNaN(Date.parse(appliedAt)) && durationMs >= 0);
@@ -134,10 +140,10 @@ describe("migrate against PostgreSQL", () => {
   it("does nothing when the database is at the target", () =>
     withScratchDatabase(async (db) => {
       const migrations = migrationsFrom(THREE);
-      await migrate({ connection: db, migrations, target: "0003", release: "1.0.0" });
-      const before = await readApplied(db);
+      await migrateAt({ connection: db, migrations, target: "0003", release: "1.0.0" });
+      const before = await readApplied(db, TABLE);
 
-      const again = await migrate({ connection: db, migrations, target: "0003", release: "1.0.1" });
+      const again = await migrateAt({ connection: db, migrations, target: "0003", release: "1.0.1" });
       assert.deepEqual(
         { ...again, durationMs: 0 },
         {
@@ -148,18 +154,23 @@ describe("migrate against PostgreSQL", () => {
           durationMs: 0,
         },
       );
-      assert.deepEqual(await readApplied(db), before);
+      assert.deepEqual(await readApplied(db, TABLE), before);
     }));
 
   it("reverts with the down SQL kept in state or the table, after the files are gone", () =>
     withScratchDatabase(async (db) => {
-      await migrate({ connection: db, migrations: migrationsFrom(THREE), target: "0003", release: "1.1.0" });
+      await migrateAt({
+        connection: db,
+        migrations: migrationsFrom(THREE),
+        target: "0003",
+        release: "1.1.0",
+      });
       // The previous release's folder: only the first migration's files are left.
       const older = migrationsFrom(
         Object.fromEntries(Object.entries(THREE).filter(([name]) => name.startsWith("0001_"))),
       );
 
-      const result = await migrate({
+      const result = await migrateAt({
         connection: db,
         migrations: older,
         target: "0001",
@@ -183,17 +194,17 @@ describe("migrate against PostgreSQL", () => {
       assert.ok(await exists(db, "reverted_by_state"), "the down SQL from state ran");
       assert.equal(await exists(db, "tags"), false, "the down SQL from the table ran");
       assert.deepEqual(
-        (await readApplied(db)).map((r) => r.id),
+        (await readApplied(db, TABLE)).map((r) => r.id),
         ["0001"],
       );
 
-      const none = await migrate({ connection: db, migrations: [], target: "none", release: "0.0.0" });
+      const none = await migrateAt({ connection: db, migrations: [], target: "none", release: "0.0.0" });
       assert.deepEqual(
         [none.direction, none.reverted.map((s) => s.id), none.version],
         ["down", ["0001"], "0000"],
       );
       assert.equal(await exists(db, "items"), false);
-      assert.deepEqual(await readApplied(db), []);
+      assert.deepEqual(await readApplied(db, TABLE), []);
     }));
 
   it("rolls back a failing migration, keeps the earlier ones and names it", () =>
@@ -204,7 +215,7 @@ describe("migrate against PostgreSQL", () => {
           "CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL);\nINSERT INTO tags (label)\nVALUES (nope);\n",
       };
       await assert.rejects(
-        migrate({ connection: db, migrations: migrationsFrom(broken), target: "0003", release: "1.0.0" }),
+        migrateAt({ connection: db, migrations: migrationsFrom(broken), target: "0003", release: "1.0.0" }),
         (err: unknown) => {
           assert.ok(err instanceof MigrationError, String(err));
           assert.equal(
@@ -218,12 +229,12 @@ describe("migrate against PostgreSQL", () => {
       assert.ok(await exists(db, "items"), "the first migration stays applied");
       assert.equal(await exists(db, "tags"), false, "the failed migration was rolled back");
       assert.deepEqual(
-        (await readApplied(db)).map((r) => r.id),
+        (await readApplied(db, TABLE)).map((r) => r.id),
         ["0001"],
       );
 
       // Fixed, the same call goes on from where it stopped (and the lock was released).
-      const fixed = await migrate({
+      const fixed = await migrateAt({
         connection: db,
         migrations: migrationsFrom(THREE),
         target: "0003",
@@ -242,7 +253,7 @@ describe("migrate against PostgreSQL", () => {
         "0002_create_tags.verify.sql": "-- expect: 3\nSELECT count(*)\n  FROM tags;\n",
       };
       await assert.rejects(
-        migrate({ connection: db, migrations: migrationsFrom(wrong), target: "0003", release: "1.0.0" }),
+        migrateAt({ connection: db, migrations: migrationsFrom(wrong), target: "0003", release: "1.0.0" }),
         {
           name: "MigrationError",
           message:
@@ -251,7 +262,7 @@ describe("migrate against PostgreSQL", () => {
       );
       assert.equal(await exists(db, "tags"), false);
       assert.deepEqual(
-        (await readApplied(db)).map((r) => r.id),
+        (await readApplied(db, TABLE)).map((r) => r.id),
         ["0001"],
       );
     }));
@@ -262,12 +273,12 @@ describe("migrate against PostgreSQL", () => {
       await other.connect();
       try {
         const pid = (await other.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
-        const [k1, k2] = advisoryLockKey();
+        const [k1, k2] = advisoryLockKey(TABLE);
         await other.query("SELECT pg_advisory_lock($1, $2)", [k1, k2]);
 
         const started = Date.now();
         await assert.rejects(
-          migrate({
+          migrateAt({
             connection: db,
             migrations: migrationsFrom(THREE),
             target: "0003",
@@ -287,10 +298,10 @@ describe("migrate against PostgreSQL", () => {
         );
         const waited = Date.now() - started;
         assert.ok(waited >= 1000 && waited < 5000, `waited ${waited} ms for a 1 s lock timeout`);
-        assert.deepEqual(await readApplied(db), [], "nothing ran without the lock");
+        assert.deepEqual(await readApplied(db, TABLE), [], "nothing ran without the lock");
 
         await other.query("SELECT pg_advisory_unlock($1, $2)", [k1, k2]);
-        const result = await migrate({
+        const result = await migrateAt({
           connection: db,
           migrations: migrationsFrom(THREE),
           target: "0003",
@@ -317,18 +328,18 @@ describe("migrate against PostgreSQL", () => {
       const migrations = migrationsFrom(files);
       assert.equal(migrations[3].noTransaction, true);
 
-      const up = await migrate({ connection: db, migrations, target: "0004", release: "1.2.0" });
+      const up = await migrateAt({ connection: db, migrations, target: "0004", release: "1.2.0" });
       assert.deepEqual(
         up.applied.map((s) => s.id),
         ["0001", "0002", "0003", "0004"],
       );
       assert.ok(await exists(db, "items_title_idx"));
       assert.deepEqual(
-        (await readApplied(db)).map((r) => r.id),
+        (await readApplied(db, TABLE)).map((r) => r.id),
         ["0001", "0002", "0003", "0004"],
       );
 
-      const down = await migrate({ connection: db, migrations, target: "0003", release: "1.1.0" });
+      const down = await migrateAt({ connection: db, migrations, target: "0003", release: "1.1.0" });
       assert.deepEqual(
         down.reverted.map((s) => s.id),
         ["0004"],
@@ -343,7 +354,7 @@ describe("migrate against PostgreSQL", () => {
           "-- rollout:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\nCREATE INDEX CONCURRENTLY items_status_idx ON items (status);\n",
       });
       await assert.rejects(
-        migrate({ connection: db, migrations: twoStatements, target: "0004", release: "1.2.0" }),
+        migrateAt({ connection: db, migrations: twoStatements, target: "0004", release: "1.2.0" }),
         {
           name: "MigrationError",
           message: new RegExp(
@@ -352,7 +363,7 @@ describe("migrate against PostgreSQL", () => {
         },
       );
       assert.deepEqual(
-        (await readApplied(db)).map((r) => r.id),
+        (await readApplied(db, TABLE)).map((r) => r.id),
         ["0001", "0002", "0003"],
       );
     }));
@@ -360,13 +371,13 @@ describe("migrate against PostgreSQL", () => {
   it("refuses to run when an applied migration's file changed, and changes nothing", () =>
     withScratchDatabase(async (db) => {
       const migrations = migrationsFrom(THREE);
-      await migrate({ connection: db, migrations, target: "0001", release: "1.0.0" });
+      await migrateAt({ connection: db, migrations, target: "0001", release: "1.0.0" });
       const edited = migrationsFrom({
         ...THREE,
         "0001_create_items.up.sql": THREE["0001_create_items.up.sql"].replace("title", "name"),
       });
       await assert.rejects(
-        migrate({ connection: db, migrations: edited, target: "0003", release: "1.1.0" }),
+        migrateAt({ connection: db, migrations: edited, target: "0003", release: "1.1.0" }),
         (err) => {
           assert.ok(err instanceof MigrationPlanError, String(err));
           assert.equal(

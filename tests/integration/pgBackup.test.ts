@@ -9,12 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { Client } from "pg";
-import {
-  restorePostgresBackup,
-  takePostgresBackup,
-  type PgConnection,
-  type PostgresBackupOptions,
-} from "../../components/backup";
+import { restorePostgresBackup, takePostgresBackup, type PostgresBackupOptions } from "../../engines/backup";
+import type { PgConnection } from "../../engines/postgres";
 import { query, targetDatabase } from "../support/stack";
 
 const SEED_SQL = `
@@ -69,7 +65,17 @@ describe("PostgreSQL backups on the real server", () => {
     await query(`CREATE DATABASE ${database}`);
     await sql(database, SEED_SQL);
     connection = { ...db, database, sslMode: "disable" };
-    base = { connection, dir, stack: "itest", release: "1.2.0", now: NOW, log: (line) => lines.push(line) };
+    // minBytes and keep as a stack gets them by default (config/schema.ts).
+    base = {
+      connection,
+      dir,
+      stack: "itest",
+      release: "1.2.0",
+      minBytes: 1024,
+      keep: 10,
+      now: NOW,
+      log: (line) => lines.push(line),
+    };
   });
 
   afterEach(async () => {

@@ -15,7 +15,6 @@ export function recordRegistrations(): Registration[] {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         registrations.push({ type: args.type, name: args.name, inputs: args.inputs });
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === "docker:index/image:Image") state.repoDigest = `sha256:${"a".repeat(64)}`;
         if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:${"b".repeat(64)}`;
         const dynamic = /^pulumi-nodejs:dynamic\/rollout:(\w+)$/.exec(args.type);
         if (dynamic) Object.assign(state, fakeRun(dynamic[1], args.inputs));

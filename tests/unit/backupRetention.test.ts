@@ -10,7 +10,7 @@ import {
   parseTocTables,
   sanitizeStackName,
   stackBackupDir,
-} from "../../components/backup";
+} from "../../engines/backup";
 
 describe("backup file names", () => {
   const when = new Date("2025-01-31T14:03:09.123Z");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, imageTag, loadConfig } from "../../components/config";
+import { ConfigError, imageTag, loadConfig } from "../../config";
 import { minimalRawConfig } from "../support/fixtures";
 
 const allSecrets = { databasePassword: true, appDatabasePassword: true };

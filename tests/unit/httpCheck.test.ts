@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { judgeResponse, runHttpCheck, type HttpCheckSpec } from "../../components/checks/http";
+import { judgeResponse, runHttpCheck, type HttpCheckSpec } from "../../engines/checks/http";
 
 const base: Omit<HttpCheckSpec, "url"> = {
   name: "health",

@@ -10,7 +10,7 @@ import {
   MigrationFilesError,
   parseVerify,
   type Migration,
-} from "../../components/migrations";
+} from "../../engines/migrations";
 import { ROOT } from "../support/fixtures";
 
 const dirs: string[] = [];

@@ -6,7 +6,7 @@ import {
   planMigrations,
   type AppliedMigration,
   type Migration,
-} from "../../components/migrations";
+} from "../../engines/migrations";
 
 /** A migration as loadMigrations would return it; the checksum is a readable stand-in. */
 function file(id: string, extra: Partial<Migration> = {}): Migration {

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { recordRegistrations, secretInput, valueOf, type Registration } from "../support/mocks";
+import { loadConfig } from "../../config";
 import { fullRawConfig, minimalRawConfig, ROOT } from "../support/fixtures";
 
 const registrations: Registration[] = recordRegistrations();
 // Imported after the mocks are set, so resources register against them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { loadConfig, Rollout } = require("../../components") as typeof import("../../components");
-type Report = import("../../components").RolloutReport;
+const { Rollout } = require("../../rollout") as typeof import("../../rollout");
+type Report = import("../../rollout").RolloutReport;
 
 const ALL_SECRETS = {
   databasePassword: "admin-pw",

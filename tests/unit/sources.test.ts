@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { hashSources } from "../../components/sources";
+import { hashSources } from "../../engines/image/sources";
 
 describe("hashSources", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-src-"));

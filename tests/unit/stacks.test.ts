@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import yaml from "js-yaml";
-import { CONFIG_NAMESPACE, loadConfig, SECRET_KEYS } from "../../components/config";
+import { CONFIG_NAMESPACE, loadConfig, SECRET_KEYS } from "../../config";
 import { ROOT } from "../support/fixtures";
 
 function stackConfig(stack: string) {

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { evaluateWindow, windowProblems, type MaintenanceWindow } from "../../components/gates/window";
-import { approvalProblems } from "../../components/gates/approvals";
+import {
+  evaluateWindow,
+  windowProblems,
+  type MaintenanceWindow,
+} from "../../engines/gates/maintenanceWindow";
+import { approvalProblems } from "../../engines/gates/approvals";
 
 // The TERP window: Tue-Thu 22:00-02:00 Eastern.
 const terp: MaintenanceWindow = {

@@ -1,2 +1,2 @@
-export * from "./pgBackup";
+export * from "./postgres";
 export * from "./retention";

@@ -1,6 +1,7 @@
 // SQL checks and gates: a query whose first value must equal an expected value, polled until a
 // deadline (a gate such as "no active sessions" may take a while to hold). No Pulumi inside.
-import { Client, type ClientConfig } from "pg";
+import type { Client } from "pg";
+import { connect, type PgConnection } from "../postgres";
 
 export interface SqlCheckSpec {
   readonly name: string;
@@ -34,15 +35,15 @@ export function firstValue(rows: Record<string, unknown>[]): string {
  * @param kind "check" or "gate", for messages.
  */
 export async function runSqlCheck(
-  connection: ClientConfig,
+  connection: PgConnection,
   spec: SqlCheckSpec,
   kind = "SQL check",
 ): Promise<SqlCheckResult> {
   const started = performance.now();
   const deadline = started + spec.timeoutSeconds * 1000;
-  const client = new Client({ ...connection, connectionTimeoutMillis: 10_000 });
+  let client: Client;
   try {
-    await client.connect();
+    client = await connect(connection, { applicationName: `rollout ${kind}` });
   } catch (err) {
     throw new Error(
       `${kind} \`${spec.name}\` could not connect to ${connection.host}:${connection.port}/${connection.database}: ` +

@@ -1,8 +1,8 @@
-// The one typed, validated view of stack config, and the single home for defaults. Pure: it takes
-// the raw values Pulumi read and returns a typed value or throws a ConfigError that lists every
-// problem at once, each naming the key, the value received and how to fix it.
+// The shape of stack config and the single home of its defaults: every optional setting's default
+// is written here and nowhere else (engines take their values as required arguments). Pure.
 import { z } from "zod";
-import { WEEKDAYS, windowIssues } from "./gates/window";
+import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
+import { SSL_MODES } from "../engines/postgres";
 
 /** The config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "rollout";
@@ -41,7 +41,7 @@ const databaseSchema = z
     port: port.default(5432),
     database: sqlIdentifier,
     adminUser: sqlIdentifier.default("postgres"),
-    sslMode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
+    sslMode: z.enum(SSL_MODES).default("require"),
   })
   .strict();
 
@@ -271,126 +271,26 @@ export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 
-/** Raised when stack config is invalid; `problems` holds one line per problem. */
-export class ConfigError extends Error {
-  constructor(
-    readonly stack: string,
-    readonly problems: string[],
-  ) {
-    super(
-      `stack config for \`${stack}\` is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        problems.map((p) => `  - ${p}`).join("\n"),
-    );
-    this.name = "ConfigError";
-  }
-}
-
-function keyOf(path: readonly PropertyKey[]): string {
-  const [top, ...rest] = path.map(String);
-  let key = `${CONFIG_NAMESPACE}:${top}`;
-  for (const part of rest) key += /^\d+$/.test(part) ? `[${part}]` : `.${part}`;
-  return key;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  const text = JSON.stringify(value);
-  const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  return shown;
-}
-
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  let value = raw;
-  for (const part of path) {
-    if (value === null || typeof value !== "object") return undefined;
-    value = (value as Record<PropertyKey, unknown>)[part];
-  }
-  return value;
-}
-
-function fixFor(key: string, issue: z.core.$ZodIssue): string {
-  if (issue.code === "unrecognized_keys") return `remove it (check the spelling against Pulumi.yaml)`;
-  if (issue.code === "invalid_type" && issue.path.length === 1) {
-    return `set it in Pulumi.<stack>.yaml or with \`pulumi config set --path '${key}' ...\` (see Pulumi.yaml for its shape)`;
-  }
-  return `set it with \`pulumi config set --path '${key}' <value>\``;
-}
-
-function missingSecret(key: string, why: string): string {
-  return `${CONFIG_NAMESPACE}:${key} is missing (${why}). Fix: \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\`.`;
-}
-
-/** Problems that span keys: secrets that config refers to, the maintenance token. */
-function referenceProblems(config: RolloutConfig, present: Partial<Record<SecretKey, boolean>>): string[] {
-  const problems: string[] = [];
-  const known = new Set<string>(SECRET_KEYS);
-  const refer = (key: string, from: string) => {
-    if (!known.has(key)) {
-      problems.push(
-        `${from} refers to secret \`${key}\`, which is not a secret key; use one of: ${SECRET_KEYS.join(", ")}.`,
-      );
-    } else if (!present[key as SecretKey]) {
-      problems.push(missingSecret(key, `${from} refers to it`));
-    }
-  };
-  for (const [env, key] of Object.entries(config.app.secretEnv)) refer(key, `rollout:app.secretEnv.${env}`);
-  config.smokeTests.forEach((test, i) => {
-    for (const [v, value] of Object.entries(test.vars)) {
-      if (typeof value === "object") refer(value.secret, `rollout:smokeTests[${i}].vars.${v}`);
-    }
-  });
-  if (config.maintenance) refer("maintenanceToken", "rollout:maintenance");
-  if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
-  if (config.backup && !config.release.schemaTarget && config.migrations) {
-    problems.push(
-      `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,
-    );
-  }
-  return problems;
-}
-
-/**
- * Validates raw stack config.
- * @param stack the stack name, for messages.
- * @param raw the non-secret keys as Pulumi parsed them (objects for structured keys).
- * @param secretsPresent which secret keys have a value.
- */
-export function loadConfig(
-  stack: string,
-  raw: Record<string, unknown>,
-  secretsPresent: Partial<Record<SecretKey, boolean>>,
-): RolloutConfig {
-  const problems: string[] = [];
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const keys =
-        issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-      for (const path of keys) {
-        const key = keyOf(path);
-        const value = valueAt(raw, path);
-        const what =
-          issue.code === "unrecognized_keys"
-            ? "is not a known setting"
-            : value === undefined
-              ? "is missing"
-              : `is invalid (${issue.message.replace(/^Invalid (input|option): /, "")}): got ${describe(value)}`;
-        problems.push(`${key} ${what}. Fix: ${fixFor(key, issue)}.`);
-      }
-    }
-  }
-  for (const key of REQUIRED_SECRET_KEYS) {
-    if (!secretsPresent[key]) problems.push(missingSecret(key, "every stack needs it"));
-  }
-  if (parsed.success) problems.push(...referenceProblems(parsed.data, secretsPresent));
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(stack, problems);
-  return parsed.data;
-}
-
 /** The version part of an image reference (`sample-app:1.1.0` -> `1.1.0`), if it has a tag. */
 export function imageTag(image: string): string | undefined {
   if (image.includes("@")) return undefined;
   const lastSlash = image.lastIndexOf("/");
   const colon = image.indexOf(":", lastSlash + 1);
   return colon === -1 ? undefined : image.slice(colon + 1);
+}
+
+/**
+ * The thresholds `deploy --watch` judges by: the stack's soak settings, or the soak's defaults when
+ * the stack does not soak (taken from the schema, so they are defined once).
+ */
+export function watchThresholds(
+  config: RolloutConfig,
+): Omit<NonNullable<RolloutConfig["soak"]>, "durationSeconds"> {
+  const soak = config.soak ?? soakSchema.parse({ durationSeconds: 1 });
+  return {
+    intervalMs: soak.intervalMs,
+    maxErrorRate: soak.maxErrorRate,
+    maxP95Ms: soak.maxP95Ms,
+    requestTimeoutMs: soak.requestTimeoutMs,
+  };
 }

@@ -1,5 +1,5 @@
 // Preflight: what must hold before a rollout changes anything. No Pulumi inside.
-import { Client, type ClientConfig } from "pg";
+import { connect, type PgConnection } from "../postgres";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "./sql";
 
 export interface PreflightSpec {
@@ -19,20 +19,21 @@ export interface PreflightResult {
 const NOTHING_CHANGED = "nothing has been changed yet";
 
 /** Runs every preflight check in order; throws on the first that fails, saying nothing changed. */
-export async function runPreflight(connection: ClientConfig, spec: PreflightSpec): Promise<PreflightResult> {
-  const client = new Client({ ...connection, connectionTimeoutMillis: 10_000 });
+export async function runPreflight(connection: PgConnection, spec: PreflightSpec): Promise<PreflightResult> {
   let databaseVersion: string;
   try {
-    await client.connect();
-    databaseVersion = (await client.query<{ v: string }>("SHOW server_version")).rows[0].v;
+    const client = await connect(connection, { applicationName: "rollout preflight" });
+    try {
+      databaseVersion = (await client.query<{ v: string }>("SHOW server_version")).rows[0].v;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   } catch (err) {
     throw new Error(
       `preflight failed: database ${connection.host}:${connection.port}/${connection.database} is not reachable ` +
         `(${(err as Error).message}); ${NOTHING_CHANGED}. Check the database and rollout:database.`,
       { cause: err },
     );
-  } finally {
-    await client.end().catch(() => undefined);
   }
 
   let currentService: PreflightResult["currentService"] = "not checked";

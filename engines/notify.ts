@@ -42,7 +42,7 @@ export function slackPayload(n: Notification): Record<string, unknown> {
 export async function sendNotification(
   url: string,
   n: Notification,
-  timeoutMs = 5000,
+  timeoutMs: number,
 ): Promise<DeliveryResult> {
   const started = performance.now();
   const sentAt = new Date().toISOString();

@@ -8,22 +8,17 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { Client, escapeIdentifier, escapeLiteral, type ClientConfig } from "pg";
-import type { PgConnection as PgConnectionSettings } from "../pg";
+import { escapeIdentifier, escapeLiteral, type Client } from "pg";
+import {
+  CONNECT_TIMEOUT_SECONDS,
+  connect as connectTo,
+  describeTarget,
+  SSL_MODES,
+  userTables,
+  type PgConnection,
+} from "../postgres";
 import { applyRetention, backupFileName, stackBackupDir } from "./retention";
-
-/** libpq `sslmode` values the stack config accepts. */
-export type PgSslMode = PgConnectionSettings["sslMode"];
-
-/**
- * Where and as whom to connect: the project's connection (components/pg.ts) with `sslMode`
- * optional. The database is a bare name (a connection string is refused, because pg_dump would get
- * it as an argument); the password reaches pg_dump and pg_restore through PGPASSWORD only, never
- * logged, shown or returned; `sslMode` defaults to "require", as in the stack config.
- */
-export type PgConnection = Omit<PgConnectionSettings, "sslMode"> & { readonly sslMode?: PgSslMode };
 
 /** What {@link takePostgresBackup} backs up, where, and how hard it checks the result. */
 export interface PostgresBackupOptions {
@@ -34,11 +29,8 @@ export interface PostgresBackupOptions {
   readonly stack: string;
   /** The release being rolled out; part of the file name. */
   readonly release: string;
-  /**
-   * A smaller dump fails verification: an empty or wrong database still gives a valid archive.
-   * @default 1024
-   */
-  readonly minBytes?: number;
+  /** A smaller dump fails verification: an empty or wrong database still gives a valid archive. */
+  readonly minBytes: number;
   /**
    * Tables the archive's table of contents must list, `schema.table` or a bare name meaning
    * `public.<name>`; compared as spelled in the database (case-sensitive).
@@ -51,11 +43,8 @@ export interface PostgresBackupOptions {
    * @default false
    */
   readonly restoreTest?: boolean;
-  /**
-   * How many of the newest backups of this stack to keep; older ones are deleted. 0 keeps all.
-   * @default 10
-   */
-  readonly keep?: number;
+  /** How many of the newest backups of this stack to keep; older ones are deleted. 0 keeps all. */
+  readonly keep: number;
   /**
    * Folder holding pg_dump and pg_restore.
    * @default the client under /usr/lib/postgresql/<server major>/bin when installed, else the one on
@@ -112,10 +101,6 @@ export interface RestoreResult {
   readonly tablesRestored: number;
 }
 
-const DEFAULT_MIN_BYTES = 1024;
-const DEFAULT_KEEP = 10;
-const DEFAULT_SSL_MODE: PgSslMode = "require";
-const SSL_MODES: readonly string[] = ["disable", "require", "verify-ca", "verify-full"];
 /** Where Debian and Ubuntu install one folder per PostgreSQL major version. */
 const PG_INSTALL_ROOT = "/usr/lib/postgresql";
 /** `pg_class`'s own oid: TABLE entries in a table of contents carry it, TABLE DATA entries carry 0. */
@@ -125,22 +110,6 @@ const STDERR_TAIL_CHARS = 4000;
 /** Found tables listed in an error before the list is cut short. */
 const MAX_TABLES_IN_MESSAGE = 50;
 const APPLICATION_NAME = "rollout-backup";
-
-// User tables whose data pg_dump writes: ordinary and partitioned tables outside the system schemas,
-// not temporary, and not members of an extension (the extension recreates those).
-const USER_TABLES_SQL = `
-SELECT n.nspname AS schema, c.relname AS name
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p')
-  AND c.relpersistence <> 't'
-  AND n.nspname <> 'information_schema'
-  AND n.nspname !~ '^pg_'
-  AND NOT EXISTS (
-    SELECT 1 FROM pg_catalog.pg_depend d
-    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-  )
-ORDER BY 1, 2`;
 
 /**
  * Dumps a PostgreSQL database with `pg_dump --format=custom`, verifies the archive, and only then moves
@@ -157,13 +126,12 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
   const started = performance.now();
   const { connection, log } = options;
   validateConnection(connection);
-  const minBytes = options.minBytes ?? DEFAULT_MIN_BYTES;
+  const { minBytes, keep } = options;
   if (!Number.isInteger(minBytes) || minBytes < 0) {
     throw new Error(
       `backup.minBytes=${minBytes} is not a whole number of bytes; use a floor such as 1024, or 0 for none`,
     );
   }
-  const keep = options.keep ?? DEFAULT_KEEP;
   if (!Number.isInteger(keep) || keep < 0) {
     throw new Error(
       `backup.keep=${keep} is not a whole number of backups; use 0 to keep all or a positive count such as 10`,
@@ -560,7 +528,7 @@ function compareRowCounts(source: Record<string, number>, restored: Record<strin
 
 /** Exact `count(*)` of every user table, as `schema.table` -> rows. */
 async function countRows(client: Client): Promise<Record<string, number>> {
-  const tables = (await client.query<{ schema: string; name: string }>(USER_TABLES_SQL)).rows;
+  const tables = await userTables(client);
   const counts: Record<string, number> = {};
   for (const { schema, name } of tables) {
     const result = await client.query<{ n: string }>(
@@ -603,13 +571,9 @@ function validateConnection(connection: PgConnection): void {
         "give the bare database name, and host, port, user and password as their own settings",
     );
   }
-  if (sslMode !== undefined && !SSL_MODES.includes(sslMode)) {
+  if (!(SSL_MODES as readonly string[]).includes(sslMode)) {
     throw new Error(`database sslMode ${JSON.stringify(sslMode)} is not one of ${SSL_MODES.join(", ")}`);
   }
-}
-
-function describeTarget(connection: PgConnection): string {
-  return `database "${connection.database}" at ${connection.host}:${connection.port} as "${connection.user}"`;
 }
 
 function connectionArgs(connection: PgConnection, database: string): string[] {
@@ -626,57 +590,16 @@ function toolEnv(connection: PgConnection): NodeJS.ProcessEnv {
   return {
     ...process.env,
     PGPASSWORD: connection.password,
-    PGSSLMODE: connection.sslMode ?? DEFAULT_SSL_MODE,
+    PGSSLMODE: connection.sslMode,
     PGAPPNAME: APPLICATION_NAME,
     // An unreachable server should fail the rollout, not hang it.
-    PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? "10",
+    PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? String(CONNECT_TIMEOUT_SECONDS),
   };
 }
 
-/** node-postgres settings with the same sslmode meaning as libpq's, so both connections are as strict. */
-function clientConfig(connection: PgConnection, database: string): ClientConfig {
-  const mode = connection.sslMode ?? DEFAULT_SSL_MODE;
-  let ssl: ClientConfig["ssl"];
-  if (mode === "disable") ssl = false;
-  else if (mode === "require") ssl = { rejectUnauthorized: false };
-  else {
-    const rootCert = process.env.PGSSLROOTCERT ?? path.join(os.homedir(), ".postgresql", "root.crt");
-    const ca = fs.existsSync(rootCert) ? fs.readFileSync(rootCert, "utf8") : undefined;
-    ssl = {
-      rejectUnauthorized: true,
-      ...(ca === undefined ? {} : { ca }),
-      ...(mode === "verify-ca" ? { checkServerIdentity: () => undefined } : {}),
-    };
-  }
-  return {
-    host: connection.host,
-    port: connection.port,
-    database,
-    user: connection.user,
-    password: connection.password,
-    ssl,
-    application_name: APPLICATION_NAME,
-    connectionTimeoutMillis: 10_000,
-  };
-}
-
-async function connect(connection: PgConnection, database = connection.database): Promise<Client> {
-  const client = new Client(clientConfig(connection, database));
-  // A dropped connection is reported by the query that needed it; without a listener it would crash
-  // the process instead.
-  client.on("error", () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined); // closing a connection that never opened may fail too
-    throw new Error(
-      `cannot connect to ${describeTarget({ ...connection, database })} ` +
-        `(sslmode ${connection.sslMode ?? DEFAULT_SSL_MODE}): ${(error as Error).message}; ` +
-        "check the database settings and password, and that the server is up",
-      { cause: error },
-    );
-  }
-  return client;
+/** A connection named after the backup, so an operator can tell its session in pg_stat_activity. */
+function connect(connection: PgConnection, database?: string): Promise<Client> {
+  return connectTo(connection, { database, applicationName: APPLICATION_NAME });
 }
 
 async function serverVersion(client: Client): Promise<number> {

@@ -2,6 +2,7 @@
 // records the result: the shape of every step of a rollout that is not itself infrastructure
 // (a check, a backup, a notification). It runs during `up` only; preview never calls create.
 import * as pulumi from "@pulumi/pulumi";
+import { DYNAMIC_MODULE, type RunNames, type StepNames } from "./tokens";
 
 /** What a run records besides its inputs. */
 export interface RunRecord<R> {
@@ -77,7 +78,7 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
   declare readonly finishedAt: pulumi.Output<string>;
 
   constructor(
-    typeName: string,
+    step: RunNames,
     provider: pulumi.dynamic.ResourceProvider,
     name: string,
     inputs: Record<string, pulumi.Input<unknown>>,
@@ -88,37 +89,31 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
       name,
       { ...inputs, result: undefined, startedAt: undefined, finishedAt: undefined },
       opts,
-      "rollout",
-      typeName,
+      DYNAMIC_MODULE,
+      step.dynamicType,
     );
   }
 }
 
 /**
  * A component around one recorded run: the shape of every rollout step that is a task rather than
- * infrastructure. Subclasses pass their type token, the provider and the child's name suffix.
+ * infrastructure. Its child is `<name>-<step.suffix>`.
  */
-export abstract class RunOnceComponent<R> extends pulumi.ComponentResource {
+export class RunOnceComponent<R> extends pulumi.ComponentResource {
   /** What the last run returned. */
   readonly result: pulumi.Output<R>;
   readonly startedAt: pulumi.Output<string>;
   readonly finishedAt: pulumi.Output<string>;
 
-  protected constructor(
-    token: string,
-    step: {
-      readonly typeName: string;
-      readonly provider: pulumi.dynamic.ResourceProvider;
-      readonly suffix: string;
-    },
+  constructor(
+    step: StepNames,
+    provider: pulumi.dynamic.ResourceProvider,
     name: string,
     inputs: Record<string, pulumi.Input<unknown>>,
     opts?: pulumi.ComponentResourceOptions,
   ) {
-    super(token, name, {}, opts);
-    const run = new RunOnce<R>(step.typeName, step.provider, `${name}-${step.suffix}`, inputs, {
-      parent: this,
-    });
+    super(step.token, name, {}, opts);
+    const run = new RunOnce<R>(step, provider, `${name}-${step.suffix}`, inputs, { parent: this });
     this.result = run.result;
     this.startedAt = run.startedAt;
     this.finishedAt = run.finishedAt;

@@ -2,7 +2,8 @@
 // resource's dynamic provider calls it during `up`, and dynamic providers are serialized by value, so
 // this module holds only plain functions, plain data and constants.
 import { createHash } from "node:crypto";
-import { Client, escapeIdentifier, type ClientConfig } from "pg";
+import { escapeIdentifier, type Client } from "pg";
+import { connect as connectTo, type PgConnection } from "../postgres";
 import { hasMarker, type Migration, type VerifyQuery } from "./files";
 import {
   currentVersion,
@@ -12,13 +13,10 @@ import {
   type PlannedStep,
 } from "./plan";
 
-/** The table that records applied migrations unless told otherwise. */
-export const DEFAULT_MIGRATIONS_TABLE = "rollout_migrations";
-
 /** What `migrate` needs. */
 export interface MigrateOptions {
   /** Where to connect; the password is used, never printed. */
-  readonly connection: ClientConfig;
+  readonly connection: PgConnection;
   /** Every migration in the folder, as `loadMigrations` returns them. */
   readonly migrations: readonly Migration[];
   /** The id to end at, or `none`/`0000` for no migrations. */
@@ -31,16 +29,10 @@ export interface MigrateOptions {
    * @default the copy in the migrations table
    */
   readonly downFor?: Readonly<Record<string, { readonly down?: string; readonly irreversible: boolean }>>;
-  /**
-   * How long to wait for another rollout migrating the same database to finish.
-   * @default 30
-   */
-  readonly lockTimeoutSeconds?: number;
-  /**
-   * The table recording applied migrations (`name` or `schema.name`); its name also keys the lock.
-   * @default "rollout_migrations"
-   */
-  readonly table?: string;
+  /** How long to wait for another rollout migrating the same database to finish. */
+  readonly lockTimeoutSeconds: number;
+  /** The table recording applied migrations (`name` or `schema.name`); its name also keys the lock. */
+  readonly table: string;
   /**
    * Receives one line per event (lock, each step and its duration).
    * @default discard
@@ -96,7 +88,7 @@ const TABLE_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 const LOCK_POLL_MS = 250;
 
 /** The two-int advisory lock key `migrate` takes for a migrations table, stable across runs. */
-export function advisoryLockKey(table: string = DEFAULT_MIGRATIONS_TABLE): [number, number] {
+export function advisoryLockKey(table: string): [number, number] {
   const digest = createHash("sha256").update(`rollout-migrations:${table}`).digest();
   // Non-negative so the halves equal pg_locks.classid/objid (oids) as they are.
   return [digest.readUInt32BE(0) & 0x7fffffff, digest.readUInt32BE(4) & 0x7fffffff];
@@ -115,17 +107,14 @@ export function advisoryLockKey(table: string = DEFAULT_MIGRATIONS_TABLE): [numb
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const started = performance.now();
-  const table = options.table ?? DEFAULT_MIGRATIONS_TABLE;
+  const { table } = options;
   const quoted = quoteTable(table);
   const log = options.log ?? (() => undefined);
-  const client = await connect(
-    { application_name: `rollout ${options.release}`, ...options.connection },
-    log,
-  );
+  const client = await connect(options.connection, `rollout ${options.release}`, log);
   const key = advisoryLockKey(table);
   let locked = false;
   try {
-    await acquireLock(client, key, table, options.lockTimeoutSeconds ?? 30, log);
+    await acquireLock(client, key, table, options.lockTimeoutSeconds, log);
     locked = true;
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${quoted} (
@@ -192,12 +181,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
  * The rows of the migrations table, by id, or `[]` when the table does not exist yet. For refresh:
  * the table is the truth, and drift from state is reported by the caller.
  */
-export async function readApplied(
-  connection: ClientConfig,
-  table: string = DEFAULT_MIGRATIONS_TABLE,
-): Promise<AppliedRecord[]> {
+export async function readApplied(connection: PgConnection, table: string): Promise<AppliedRecord[]> {
   const quoted = quoteTable(table);
-  const client = await connect(connection, () => undefined);
+  const client = await connect(connection, "rollout", () => undefined);
   try {
     const { rows } = await client.query<{ present: boolean }>(
       "SELECT to_regclass($1) IS NOT NULL AS present",
@@ -205,7 +191,7 @@ export async function readApplied(
     );
     return rows[0].present ? await selectApplied(client, quoted) : [];
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -305,19 +291,20 @@ async function verifyProblem(client: Client, check: VerifyQuery): Promise<string
   return actual === check.expect ? undefined : `${shown} returned ${actual}, expected ${check.expect}`;
 }
 
-async function connect(config: ClientConfig, log: (line: string) => void): Promise<Client> {
-  const client = new Client(config);
-  // Without a listener, a connection dropped between queries would crash the process; the pending
-  // query rejects with the same error, which is what gets reported.
-  client.on("error", (err) => log(`connection error: ${err.message}`));
+/** A connection whose drop is logged; a failure to connect is a MigrationError (nothing was changed). */
+async function connect(
+  connection: PgConnection,
+  applicationName: string,
+  log: (line: string) => void,
+): Promise<Client> {
+  let client: Client;
   try {
-    await client.connect();
+    client = await connectTo(connection, { applicationName });
   } catch (err) {
-    const where = `database \`${client.database ?? "(default)"}\` on ${client.host}:${client.port} as ${client.user ?? "(default user)"}`;
-    throw new MigrationError(
-      `cannot connect to ${where}: ${describeDbError(err)}; check that PostgreSQL is running and the host, port, database, user and password are right`,
-    );
+    throw new MigrationError((err as Error).message);
   }
+  // The pending query rejects with the same error, which is what gets reported.
+  client.on("error", (err) => log(`connection error: ${err.message}`));
   return client;
 }
 

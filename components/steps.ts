@@ -1,0 +1,148 @@
+// The rollout steps that are tasks rather than infrastructure, one row each: a component around one
+// recorded run that happens when it is created and again whenever its inputs change (during `up`
+// only; preview never runs one). The work itself is engine code; a row only names it.
+import * as pulumi from "@pulumi/pulumi";
+import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "../engines/checks/http";
+import { runPreflight, type PreflightResult, type PreflightSpec } from "../engines/checks/preflight";
+import { runSmokeTest, type SmokeTestResult, type SmokeTestSpec } from "../engines/checks/smoke";
+import { runSoak, type SoakResult, type SoakSpec } from "../engines/checks/soak";
+import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "../engines/checks/sql";
+import { switchMaintenance, type MaintenanceCall, type MaintenanceResult } from "../engines/maintenanceMode";
+import { sendNotification, type DeliveryResult, type Notification } from "../engines/notify";
+import type { PgConnection } from "../engines/postgres";
+import { RunOnceComponent, runOnceProvider } from "./runOnce";
+import { STEPS, type StepNames } from "./tokens";
+
+/** A PostgreSQL connection whose values may come from resources or secrets (the password). */
+export type PgConnectionInput = { readonly [K in keyof PgConnection]: pulumi.Input<PgConnection[K]> };
+
+/** Values whose change makes a step run again, e.g. the release id, the image id and the container ids. */
+export type Triggers = pulumi.Input<pulumi.Input<string>[]>;
+
+/** A component class for one kind of step: its args are the run's inputs. */
+type StepClass<A, R> = new (
+  name: string,
+  args: A,
+  opts?: pulumi.ComponentResourceOptions,
+) => RunOnceComponent<R>;
+
+/**
+ * Defines a step kind. `run` gets the resolved inputs; `after` may look at each result (e.g. to
+ * warn). Dynamic providers are serialized by value, so `run` may use only engine functions.
+ */
+function step<A extends object, R>(
+  names: StepNames,
+  run: (inputs: A) => Promise<R>,
+  after?: (result: R, component: pulumi.Resource) => void,
+): StepClass<A, R> {
+  const provider = runOnceProvider(run as (inputs: Record<string, unknown>) => Promise<R>);
+  return class extends RunOnceComponent<R> {
+    constructor(name: string, args: A, opts?: pulumi.ComponentResourceOptions) {
+      super(names, provider, name, { ...args } as Record<string, pulumi.Input<unknown>>, opts);
+      if (after) this.result.apply((result) => after(result, this));
+    }
+  };
+}
+
+export interface PreflightArgs {
+  readonly connection: PgConnectionInput;
+  readonly spec: PreflightSpec;
+  /** The release id: preflight runs once per release. */
+  readonly release: string;
+}
+/**
+ * The first step of a rollout, before anything changes: the database answers, the running service
+ * is healthy, and every SQL gate holds (polled until its timeout).
+ */
+export const Preflight = step<PreflightArgs, PreflightResult>(STEPS.preflight, async (i) =>
+  runPreflight(i.connection as PgConnection, i.spec),
+);
+export type Preflight = InstanceType<typeof Preflight>;
+
+export interface AnnouncementArgs {
+  /** Secret: the webhook URL (Slack-compatible). */
+  readonly webhookUrl: pulumi.Input<string>;
+  readonly notification: pulumi.Input<Notification>;
+  readonly timeoutMs: number;
+}
+/**
+ * A webhook notification sent once per release (start or success). An endpoint that is down does
+ * not stop the rollout: the delivery outcome is recorded, reported and logged as a warning.
+ */
+export const Announcement = step<AnnouncementArgs, DeliveryResult>(
+  STEPS.announcement,
+  async (i) => sendNotification(i.webhookUrl as string, i.notification as Notification, i.timeoutMs),
+  (r, component) => {
+    if (r && !r.delivered) {
+      pulumi.log.warn(
+        `the ${r.event} notification was not delivered (${r.detail}); the rollout goes on`,
+        component,
+      );
+    }
+  },
+);
+export type Announcement = InstanceType<typeof Announcement>;
+
+export interface MaintenanceModeArgs {
+  /** The endpoint and the secret bearer token. */
+  readonly call: pulumi.Input<MaintenanceCall>;
+  readonly state: "on" | "off";
+  /** Values whose change makes the switch happen again (the release id). */
+  readonly triggers: Triggers;
+}
+/**
+ * Switches the service's maintenance mode over HTTP, once per release. "on" comes before the
+ * backup; "off" after the checks, so a failed rollout leaves maintenance on (the safe state).
+ */
+export const MaintenanceMode = step<MaintenanceModeArgs, MaintenanceResult>(
+  STEPS.maintenanceMode,
+  async (i) => switchMaintenance(i.call as MaintenanceCall, i.state),
+);
+export type MaintenanceMode = InstanceType<typeof MaintenanceMode>;
+
+export interface HealthCheckArgs {
+  /** What to call and what to expect; header values may be secrets. */
+  readonly spec: pulumi.Input<HttpCheckSpec>;
+  readonly triggers: Triggers;
+}
+/**
+ * An HTTP check that gates a rollout: during `up` it calls the URL until it answers as expected or
+ * its retries or deadline run out, and fails the update with what was expected and what came back.
+ */
+export const HealthCheck = step<HealthCheckArgs, HttpCheckResult>(STEPS.healthCheck, async (i) =>
+  runHttpCheck(i.spec as HttpCheckSpec),
+);
+export type HealthCheck = InstanceType<typeof HealthCheck>;
+
+export interface SqlCheckArgs {
+  readonly connection: PgConnectionInput;
+  readonly spec: SqlCheckSpec;
+  readonly triggers: Triggers;
+}
+/** A query whose first value must equal the expected one after the release (e.g. row counts). */
+export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async (i) =>
+  runSqlCheck(i.connection as PgConnection, i.spec),
+);
+export type SqlCheck = InstanceType<typeof SqlCheck>;
+
+export interface SmokeTestArgs {
+  /** The flow; `vars` and `headers` may hold secrets (passwords, the maintenance bypass token). */
+  readonly spec: pulumi.Input<SmokeTestSpec>;
+  readonly triggers: Triggers;
+}
+/** A short HTTP flow with captured values (login -> token -> CRUD), run during `up` only. */
+export const SmokeTest = step<SmokeTestArgs, SmokeTestResult>(STEPS.smokeTest, async (i) =>
+  runSmokeTest(i.spec as SmokeTestSpec),
+);
+export type SmokeTest = InstanceType<typeof SmokeTest>;
+
+export interface SoakArgs {
+  readonly spec: SoakSpec;
+  readonly triggers: Triggers;
+}
+/**
+ * Watches the health endpoints for a while after maintenance is off and fails on the error-rate or
+ * p95 thresholds. Hours-long watching belongs to the deploy command, not to `pulumi up`.
+ */
+export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i) => runSoak(i.spec));
+export type Soak = InstanceType<typeof Soak>;

@@ -1,0 +1,155 @@
+import * as pulumi from "@pulumi/pulumi";
+import path from "node:path";
+import {
+  Announcement,
+  ContainerRelease,
+  DatabaseBackup,
+  DatabaseObjects,
+  HealthCheck,
+  MaintenanceMode,
+  Preflight,
+  ReleaseMarker,
+  Schema,
+  SmokeTest,
+  Soak,
+  SqlCheck,
+  TOKENS,
+} from "../components";
+import type { RolloutConfig, SecretKey } from "../config";
+import { loadMigrations } from "../engines/migrations";
+import { judgeProgramGates } from "./gates";
+import { each, PhaseSequence, TIMED } from "./phases";
+import { rolloutReport, type RolloutReport } from "./report";
+import { Wiring, type WiringContext } from "./wiring";
+
+export interface RolloutArgs {
+  /** Validated stack config (see config/). */
+  readonly config: RolloutConfig;
+  /** Stack name, for labels, backup names and the report. */
+  readonly stack: string;
+  /** Secret config values by key; `databasePassword` and `appDatabasePassword` are always present. */
+  readonly secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
+  /** Folder that relative paths in config are resolved against (the project folder). */
+  readonly projectDir: string;
+  /** The time the window is judged at. @default now */
+  readonly now?: Date;
+  /** Preview (warn on closed window and missing approvals) or update (refuse). @default the engine's mode */
+  readonly dryRun?: boolean;
+}
+
+/**
+ * One release of the service, in the order of the runbooks. The phases below run top to bottom:
+ * each depends on the nearest phase above it that the stack has (a phase it leaves out is skipped),
+ * so a failure stops everything below it and leaves maintenance on. The checks, smoke tests,
+ * maintenance off and soak are also keyed to the release, the image and the containers (`triggers`),
+ * so a new release or a replaced container runs them again.
+ */
+export class Rollout extends pulumi.ComponentResource {
+  readonly report: pulumi.Output<RolloutReport>;
+
+  constructor(name: string, args: RolloutArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(TOKENS.rollout, name, {}, opts);
+    const { config, stack } = args;
+    const ctx: WiringContext = {
+      config,
+      stack,
+      projectDir: args.projectDir,
+      secret: (key) => {
+        const value = args.secrets[key];
+        if (!value)
+          throw new pulumi.ResourceError(`secret rollout:${key} is required here but not set`, this);
+        return value;
+      },
+    };
+
+    // Before any resource exists: the window, the approvals and the migration files.
+    const windowVerdict = judgeProgramGates(
+      config,
+      { now: args.now ?? new Date(), dryRun: args.dryRun ?? pulumi.runtime.isDryRun() },
+      this,
+    );
+    const migrations = this.loadMigrations(config, args.projectDir);
+
+    const w = new Wiring(ctx);
+    const run = new PhaseSequence(this, name);
+    const preflight = run.phase("preflight", Preflight, "preflight", w.preflight(), TIMED);
+    const announceStart = run.optional(
+      "announce start",
+      Announcement,
+      "announce-start",
+      w.announcement("start"),
+      TIMED,
+    );
+    const maintenanceOn = run.optional(
+      "maintenance on",
+      MaintenanceMode,
+      "maintenance-on",
+      w.maintenance("on", [config.release.id]),
+      TIMED,
+    );
+    const backup = run.optional("backup", DatabaseBackup, "backup", w.backup(), TIMED);
+    const schema = run.optional("schema", Schema, "schema", w.schema(migrations), TIMED);
+    const database = run.phase("database objects", DatabaseObjects, "db", w.databaseObjects());
+    const containers = run.phase(
+      "containers",
+      ContainerRelease,
+      "release",
+      w.containerRelease(database.appRoleName),
+    );
+    const triggers = w.triggers(containers);
+    const checks = run.group("checks", {
+      http: each(HealthCheck, "check", w.healthChecks(triggers)),
+      sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
+    });
+    const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", w.smokeTests(triggers)) });
+    const maintenanceOff = run.optional(
+      "maintenance off",
+      MaintenanceMode,
+      "maintenance-off",
+      w.maintenance("off", triggers),
+    );
+    const soak = run.optional("soak", Soak, "soak", w.soak(triggers), TIMED);
+    const announceSuccess = run.optional(
+      "announce success",
+      Announcement,
+      "announce-success",
+      w.announcement("success", schema?.version),
+    );
+    const marker = run.phase(
+      "release marker",
+      ReleaseMarker,
+      "marker",
+      w.marker(containers, schema?.version),
+    );
+
+    this.report = rolloutReport({
+      config,
+      stack,
+      windowVerdict,
+      preflight,
+      announceStart,
+      announceSuccess,
+      maintenanceOn,
+      maintenanceOff,
+      backup,
+      schema,
+      containers,
+      httpChecks: checks.http,
+      sqlChecks: checks.sql,
+      smokeTests: smoke.tests,
+      soak,
+      marker,
+      timed: run.timed,
+    });
+    this.registerOutputs({ report: this.report });
+  }
+
+  /** The migration files, read and checked before anything is created; undefined without migrations. */
+  private loadMigrations(config: RolloutConfig, projectDir: string) {
+    try {
+      return config.migrations ? loadMigrations(path.resolve(projectDir, config.migrations.dir)) : undefined;
+    } catch (err) {
+      throw new pulumi.ResourceError((err as Error).message, this);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./program";
+export * from "./report";
+export * from "./Rollout";

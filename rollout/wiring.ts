@@ -1,0 +1,288 @@
+// Turning validated config into each component's arguments: no resources are created here, and no
+// defaults are applied (config/schema.ts already did). The graph in Rollout.ts calls one function
+// per phase.
+import * as pulumi from "@pulumi/pulumi";
+import path from "node:path";
+import type {
+  AnnouncementArgs,
+  ContainerRelease,
+  ContainerReleaseArgs,
+  DatabaseBackupArgs,
+  DatabaseObjectsArgs,
+  HealthCheckArgs,
+  MaintenanceModeArgs,
+  PgConnectionInput,
+  PreflightArgs,
+  ReleaseFacts,
+  SchemaArgs,
+  SmokeTestArgs,
+  SoakArgs,
+  SqlCheckArgs,
+  Triggers,
+} from "../components";
+import { imageTag, type RolloutConfig, type SecretKey } from "../config";
+import type { HttpCheckSpec } from "../engines/checks/http";
+import type { SmokeTestSpec } from "../engines/checks/smoke";
+import type { Migration } from "../engines/migrations";
+
+/** What every wiring function reads. */
+export interface WiringContext {
+  readonly config: RolloutConfig;
+  readonly stack: string;
+  /** Folder that relative paths in config are resolved against (the project folder). */
+  readonly projectDir: string;
+  /** A secret config value; throws naming the key when it is not set. */
+  readonly secret: (key: SecretKey) => pulumi.Output<string>;
+}
+
+/** Expands `{version}` in expected JSON values to the release's image tag. */
+function expandExpectations(
+  expect: Record<string, string | number | boolean>,
+  version: string | undefined,
+): Record<string, string | number | boolean> {
+  return Object.fromEntries(
+    Object.entries(expect).map(([k, v]) => [
+      k,
+      typeof v === "string" && version ? v.replace("{version}", version) : v,
+    ]),
+  );
+}
+
+/** Each phase's arguments, read from one rollout's context. */
+export class Wiring {
+  private readonly version: string | undefined;
+
+  constructor(private readonly ctx: WiringContext) {
+    this.version = imageTag(ctx.config.release.image);
+  }
+
+  /** The admin connection that the preflight, backup, schema, checks and database objects use. */
+  adminConnection(): PgConnectionInput {
+    const { config, secret } = this.ctx;
+    const { database } = config;
+    return {
+      host: database.host,
+      port: database.port,
+      database: database.database,
+      user: database.adminUser,
+      password: secret("databasePassword"),
+      sslMode: database.sslMode,
+    };
+  }
+
+  preflight(): PreflightArgs {
+    const { preflight, release } = this.ctx.config;
+    return {
+      connection: this.adminConnection(),
+      release: release.id,
+      spec: {
+        currentHealthUrl: preflight.currentHealthUrl,
+        allowNoCurrentService: preflight.allowNoCurrentService,
+        gates: preflight.gates,
+      },
+    };
+  }
+
+  /**
+   * The start or success notice, when the stack notifies: start names the image and the schema
+   * target; success, the image and the schema version reached (`schemaVersion`, with a schema).
+   */
+  announcement(
+    event: "start" | "success",
+    schemaVersion?: pulumi.Output<string>,
+  ): AnnouncementArgs | undefined {
+    const { config, stack, secret } = this.ctx;
+    const { notify, release } = config;
+    if (!notify) return undefined;
+    const summary =
+      event === "start"
+        ? pulumi.output(
+            `${release.image}${release.schemaTarget ? `, schema to ${release.schemaTarget}` : ""}`,
+          )
+        : pulumi.interpolate`${release.image} is live${schemaVersion ? pulumi.interpolate`, schema at ${schemaVersion}` : ""}`;
+    return {
+      webhookUrl: secret(notify.webhookSecret as SecretKey),
+      timeoutMs: notify.timeoutMs,
+      notification: summary.apply((s) => ({ event, stack, release: release.id, summary: s })),
+    };
+  }
+
+  /** The maintenance switch, when the stack has a maintenance endpoint. */
+  maintenance(state: "on" | "off", triggers: Triggers): MaintenanceModeArgs | undefined {
+    const { maintenance } = this.ctx.config;
+    if (!maintenance) return undefined;
+    const call = pulumi.secret(
+      this.ctx.secret("maintenanceToken").apply((token) => ({
+        url: maintenance.url,
+        method: state === "on" ? maintenance.onMethod : maintenance.offMethod,
+        token,
+        timeoutMs: maintenance.timeoutMs,
+        allowUnreachable: maintenance.allowUnreachable,
+      })),
+    );
+    return { call, state, triggers };
+  }
+
+  backup(): DatabaseBackupArgs | undefined {
+    const { config, stack, projectDir } = this.ctx;
+    const { backup, release } = config;
+    if (!backup) return undefined;
+    return {
+      connection: this.adminConnection(),
+      dir: path.resolve(projectDir, backup.dir),
+      stack,
+      release: release.id,
+      minBytes: backup.minBytes,
+      expectTables: backup.expectTables,
+      restoreTest: backup.restoreTest,
+      keep: backup.keep,
+      offsite: backup.offsite,
+    };
+  }
+
+  /** The schema move, when the stack has migrations and the release names a target. */
+  schema(migrations: readonly Migration[] | undefined): SchemaArgs | undefined {
+    const { migrations: settings, release } = this.ctx.config;
+    if (!migrations || !settings || !release.schemaTarget) return undefined;
+    return {
+      connection: this.adminConnection(),
+      migrations,
+      target: release.schemaTarget,
+      release: release.id,
+      table: settings.table,
+      lockTimeoutSeconds: settings.lockTimeoutSeconds,
+    };
+  }
+
+  databaseObjects(): DatabaseObjectsArgs {
+    return {
+      connection: this.adminConnection(),
+      appRole: this.ctx.config.app.databaseRole,
+      appRolePassword: this.ctx.secret("appDatabasePassword"),
+    };
+  }
+
+  /** The image and the app's container; `appRole` comes from the role resource, which orders role -> container. */
+  containerRelease(appRole: pulumi.Output<string>): ContainerReleaseArgs {
+    const { config, secret, stack, projectDir } = this.ctx;
+    const { release, database, app } = config;
+    const databaseUrl = pulumi.interpolate`postgresql://${appRole}:${secret("appDatabasePassword")}@${database.host}:${database.port}/${database.database}?sslmode=${database.sslMode}`;
+    return {
+      image: release.image,
+      build: app.build && {
+        context: path.resolve(projectDir, app.build.context),
+        dockerfile: app.build.dockerfile,
+        prepareCommand: app.build.prepareCommand,
+        prepareInputs: app.build.prepareInputs,
+        args: {
+          ...(app.build.baseImage ? { BASE_IMAGE: app.build.baseImage } : {}),
+          ...(this.version ? { APP_VERSION: this.version } : {}),
+        },
+      },
+      dockerHost: config.docker.host,
+      containerPrefix: app.name,
+      labels: { "rollout.release": release.id, "rollout.stack": stack },
+      services: [
+        {
+          name: "app",
+          env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
+          secretEnv: {
+            DATABASE_URL: databaseUrl,
+            ...Object.fromEntries(
+              Object.entries(app.secretEnv).map(([env, key]) => [env, secret(key as SecretKey)]),
+            ),
+          },
+          restart: app.restart,
+          volumes: app.stateVolume ? [{ name: "state", containerPath: app.stateVolume.containerPath }] : [],
+        },
+      ],
+    };
+  }
+
+  /** What makes the steps after the release run again: the release id, the image and the containers. */
+  triggers(containers: ContainerRelease): Triggers {
+    return [
+      pulumi.output(this.ctx.config.release.id),
+      containers.imageId,
+      containers.containerIds.apply((ids) => JSON.stringify(ids)),
+    ];
+  }
+
+  /** One HTTP check a config entry, `{version}` expanded. */
+  healthChecks(triggers: Triggers): { name: string; args: HealthCheckArgs }[] {
+    return this.ctx.config.checks.map((check) => {
+      const spec: HttpCheckSpec = {
+        ...check,
+        expectJson: expandExpectations(check.expectJson, this.version),
+      };
+      return { name: check.name, args: { spec, triggers } };
+    });
+  }
+
+  /** One SQL check a config entry, `{schemaTarget}` expanded. */
+  sqlChecks(triggers: Triggers): { name: string; args: SqlCheckArgs }[] {
+    const { release, sqlChecks } = this.ctx.config;
+    return sqlChecks.map((check) => ({
+      name: check.name,
+      args: {
+        connection: this.adminConnection(),
+        spec: { ...check, expect: check.expect.replace("{schemaTarget}", release.schemaTarget ?? "") },
+        triggers,
+      },
+    }));
+  }
+
+  /** One smoke flow a config entry, secrets filled in, passing maintenance with the bypass header. */
+  smokeTests(triggers: Triggers): { name: string; args: SmokeTestArgs }[] {
+    const { config, secret } = this.ctx;
+    const bypassHeader = config.maintenance?.bypassHeader;
+    const headers = bypassHeader
+      ? secret("maintenanceToken").apply((t) => ({ [bypassHeader]: t }))
+      : pulumi.output({} as Record<string, string>);
+    return config.smokeTests.map((test) => {
+      const vars = pulumi
+        .all(
+          Object.entries(test.vars).map(([k, v]) =>
+            typeof v === "string"
+              ? pulumi.output([k, v] as const)
+              : secret(v.secret as SecretKey).apply((s) => [k, s] as const),
+          ),
+        )
+        .apply((pairs) => Object.fromEntries(pairs) as Record<string, string>);
+      const spec: pulumi.Output<SmokeTestSpec> = pulumi.all([vars, headers]).apply(([v, h]) => ({
+        name: test.name,
+        baseUrl: test.baseUrl,
+        headers: h,
+        vars: v,
+        steps: test.steps.map((step) => ({
+          ...step,
+          expectJson: step.expectJson ? expandExpectations(step.expectJson, this.version) : undefined,
+        })),
+        stepTimeoutMs: test.stepTimeoutMs,
+      }));
+      return { name: test.name, args: { spec, triggers } };
+    });
+  }
+
+  /** The soak over every GET check's URL, when the stack soaks. */
+  soak(triggers: Triggers): SoakArgs | undefined {
+    const { soak, checks } = this.ctx.config;
+    if (!soak) return undefined;
+    const urls = checks.filter((c) => c.method === "GET").map((c) => c.url);
+    return { spec: { ...soak, urls }, triggers };
+  }
+
+  /** What the release marker records: the release, its image id and the schema version reached. */
+  marker(
+    containers: ContainerRelease,
+    schemaVersion: pulumi.Output<string> | undefined,
+  ): { [K in keyof ReleaseFacts]: pulumi.Input<string> } {
+    const { release } = this.ctx.config;
+    return {
+      release: release.id,
+      image: release.image,
+      imageId: containers.imageId,
+      schemaVersion: schemaVersion ?? "none",
+    };
+  }
+}

@@ -1,0 +1,73 @@
+// The program and the deploy commands read stack config through different doors (pulumi.Config and
+// the Automation API's config entries) into the one loader: for the same stack file they must see
+// the same defaulted config and the same secrets.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import yaml from "js-yaml";
+import { CONFIG_NAMESPACE, SECRET_KEYS } from "../../config";
+import { stackConfigFrom } from "../../deploy/cli";
+import { programConfig } from "../../rollout";
+import { ROOT } from "../support/fixtures";
+import { recordRegistrations, valueOf } from "../support/mocks";
+
+recordRegistrations();
+
+/** A stack file's config as the engine hands it to a program, and as `pulumi config --json` lists it. */
+function stackFile(stack: string) {
+  const file = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  const values: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(file.config)) {
+    const isSecure = value !== null && typeof value === "object" && "secure" in value;
+    if (isSecure) secretKeys.push(key);
+    // Decrypted secrets are plain text; the values here only need to be distinct.
+    values[key] = isSecure ? `secret of ${key}` : typeof value === "string" ? value : JSON.stringify(value);
+  }
+  // Secrets of staging and prod are set on their machines, not committed: give each a value.
+  if (stack !== "dev") {
+    for (const key of SECRET_KEYS) {
+      const full = `${CONFIG_NAMESPACE}:${key}`;
+      if (full in values) continue;
+      values[full] = `secret of ${full}`;
+      secretKeys.push(full);
+    }
+  }
+  const entries = Object.fromEntries(
+    Object.entries(values).map(([key, value]) => [key, { value, secret: secretKeys.includes(key) }]),
+  );
+  return { values, secretKeys, entries };
+}
+
+describe("the program and deploy/ read the same config", () => {
+  for (const stack of ["dev", "staging", "prod"]) {
+    it(`${stack}: the same defaulted config and secrets through pulumi.Config and the Automation API`, async () => {
+      const { values, secretKeys, entries } = stackFile(stack);
+      pulumi.runtime.setAllConfig(values, secretKeys);
+      const program = programConfig(stack);
+      const deploy = stackConfigFrom(stack, entries);
+
+      assert.deepEqual(program.config, deploy.config);
+      // Defaults were applied, not just copied: keys the dev file leaves out have their schema default.
+      if (stack === "dev") {
+        assert.equal(program.config.docker.host, "unix:///var/run/docker.sock");
+        assert.equal(program.config.migrations?.table, "rollout_migrations");
+        assert.equal(program.config.backup?.expectTables.length, 0);
+      }
+      const programSecrets = Object.fromEntries(
+        await Promise.all(
+          Object.entries(program.secrets).map(async ([k, v]) => [
+            k,
+            await valueOf(v as pulumi.Output<string>),
+          ]),
+        ),
+      );
+      assert.deepEqual(programSecrets, deploy.secrets);
+      assert.ok(Object.keys(deploy.secrets).length >= 2, "the required secrets are there");
+    });
+  }
+});
