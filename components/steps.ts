@@ -19,6 +19,13 @@ export type PgConnectionInput = { readonly [K in keyof PgConnection]: pulumi.Inp
 /** Values whose change makes a step run again, e.g. the release id, the image id and the container ids. */
 export type Triggers = pulumi.Input<pulumi.Input<string>[]>;
 
+/** The args of a check: what to call and expect, and what makes it run again. */
+export interface CheckArgs<S> {
+  /** Header values, variables and tokens in it may be secrets. */
+  readonly spec: pulumi.Input<S>;
+  readonly triggers: Triggers;
+}
+
 /** A component class for one kind of step: its args are the run's inputs. */
 type StepClass<A, R> = new (
   name: string,
@@ -100,11 +107,7 @@ export const MaintenanceMode = step<MaintenanceModeArgs, MaintenanceResult>(
 );
 export type MaintenanceMode = InstanceType<typeof MaintenanceMode>;
 
-export interface HealthCheckArgs {
-  /** What to call and what to expect; header values may be secrets. */
-  readonly spec: pulumi.Input<HttpCheckSpec>;
-  readonly triggers: Triggers;
-}
+export type HealthCheckArgs = CheckArgs<HttpCheckSpec>;
 /**
  * An HTTP check that gates a rollout: during `up` it calls the URL until it answers as expected or
  * its retries or deadline run out, and fails the update with what was expected and what came back.
@@ -125,24 +128,17 @@ export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async
 );
 export type SqlCheck = InstanceType<typeof SqlCheck>;
 
-export interface SmokeTestArgs {
-  /** The flow; `vars` and `headers` may hold secrets (passwords, the maintenance bypass token). */
-  readonly spec: pulumi.Input<SmokeTestSpec>;
-  readonly triggers: Triggers;
-}
+export type SmokeTestArgs = CheckArgs<SmokeTestSpec>;
 /** A short HTTP flow with captured values (login -> token -> CRUD), run during `up` only. */
 export const SmokeTest = step<SmokeTestArgs, SmokeTestResult>(STEPS.smokeTest, async (i) =>
   runSmokeTest(i.spec as SmokeTestSpec),
 );
 export type SmokeTest = InstanceType<typeof SmokeTest>;
 
-export interface SoakArgs {
-  readonly spec: SoakSpec;
-  readonly triggers: Triggers;
-}
+export type SoakArgs = CheckArgs<SoakSpec>;
 /**
  * Watches the health endpoints for a while after maintenance is off and fails on the error-rate or
  * p95 thresholds. Hours-long watching belongs to the deploy command, not to `pulumi up`.
  */
-export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i) => runSoak(i.spec));
+export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i) => runSoak(i.spec as SoakSpec));
 export type Soak = InstanceType<typeof Soak>;

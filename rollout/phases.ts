@@ -15,6 +15,9 @@ type StepClass<A, R> = new (name: string, args: A, opts?: pulumi.ComponentResour
 /** Marks a phase whose step is timed in the report. */
 export const TIMED = "timed";
 
+/** `TIMED` may be passed only for a step that records its run times. */
+type Timing<R> = R extends TimedStep ? [] | [typeof TIMED] : [];
+
 /** Steps of one kind that run side by side in a phase, one a config entry; see {@link each}. */
 export interface Each<R extends pulumi.Resource> {
   build(prefix: string, opts: pulumi.ComponentResourceOptions): R[];
@@ -40,47 +43,28 @@ export class PhaseSequence {
     private readonly prefix: string,
   ) {}
 
-  /** A phase every rollout has: one step after the phase above; a timed step is timed in the report. */
-  phase<A, R extends pulumi.Resource & TimedStep>(
-    phase: string,
-    Step: StepClass<A, R>,
-    role: string,
-    args: A,
-    timed: typeof TIMED,
-  ): R;
-  phase<A, R extends pulumi.Resource>(phase: string, Step: StepClass<A, R>, role: string, args: A): R;
+  /** A phase every rollout has: one step after the phase above; a step with run times may be `TIMED`. */
   phase<A, R extends pulumi.Resource>(
     phase: string,
     Step: StepClass<A, R>,
     role: string,
     args: A,
-    timed?: typeof TIMED,
+    ...timed: Timing<R>
   ): R {
-    return this.add(phase, Step, role, args, timed);
+    const step = new Step(`${this.prefix}-${role}`, args, this.options());
+    this.done(phase, [step], timed.length > 0 ? (step as R & TimedStep) : undefined);
+    return step;
   }
 
   /** A phase the stack may leave out: nothing is created, and nothing waits for it, when `args` is undefined. */
-  optional<A, R extends pulumi.Resource & TimedStep>(
-    phase: string,
-    Step: StepClass<A, R>,
-    role: string,
-    args: A | undefined,
-    timed: typeof TIMED,
-  ): R | undefined;
   optional<A, R extends pulumi.Resource>(
     phase: string,
     Step: StepClass<A, R>,
     role: string,
     args: A | undefined,
-  ): R | undefined;
-  optional<A, R extends pulumi.Resource>(
-    phase: string,
-    Step: StepClass<A, R>,
-    role: string,
-    args: A | undefined,
-    timed?: typeof TIMED,
+    ...timed: Timing<R>
   ): R | undefined {
-    return args === undefined ? undefined : this.add(phase, Step, role, args, timed);
+    return args === undefined ? undefined : this.phase(phase, Step, role, args, ...timed);
   }
 
   /** A phase of steps that run side by side, by group; it may be empty, and then nothing waits for it. */
@@ -94,18 +78,6 @@ export class PhaseSequence {
     );
     this.done(phase, Object.values(built).flat());
     return built as { [K in keyof G]: G[K] extends Each<infer R> ? R[] : never };
-  }
-
-  private add<A, R extends pulumi.Resource>(
-    phase: string,
-    Step: StepClass<A, R>,
-    role: string,
-    args: A,
-    timed: typeof TIMED | undefined,
-  ): R {
-    const step = new Step(`${this.prefix}-${role}`, args, this.options());
-    this.done(phase, [step], timed ? (step as R & TimedStep) : undefined);
-    return step;
   }
 
   private options(): pulumi.ComponentResourceOptions {

@@ -1,3 +1,5 @@
+import yaml from "js-yaml";
+import fs from "node:fs";
 import path from "node:path";
 
 /** The repository root. */
@@ -85,4 +87,18 @@ export function fullRawConfig(overrides: Record<string, unknown> = {}): Record<s
     soak: { durationSeconds: 5 },
     ...overrides,
   };
+}
+
+/** A committed stack file's config: its plain values by full key, and the keys it holds encrypted. */
+export function readStackFile(stack: string): { plain: Record<string, unknown>; secure: string[] } {
+  const file = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  const plain: Record<string, unknown> = {};
+  const secure: string[] = [];
+  for (const [key, value] of Object.entries(file.config)) {
+    if (value !== null && typeof value === "object" && "secure" in value) secure.push(key);
+    else plain[key] = value;
+  }
+  return { plain, secure };
 }

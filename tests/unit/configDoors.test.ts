@@ -2,41 +2,29 @@
 // the Automation API's config entries) into the one loader: for the same stack file they must see
 // the same defaulted config and the same secrets.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import yaml from "js-yaml";
 import { CONFIG_NAMESPACE, SECRET_KEYS } from "../../config";
 import { stackConfigFrom } from "../../deploy/cli";
 import { programConfig } from "../../rollout";
-import { ROOT } from "../support/fixtures";
+import { readStackFile } from "../support/fixtures";
 import { recordRegistrations, valueOf } from "../support/mocks";
 
 recordRegistrations();
 
 /** A stack file's config as the engine hands it to a program, and as `pulumi config --json` lists it. */
 function stackFile(stack: string) {
-  const file = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
-    config: Record<string, unknown>;
-  };
-  const values: Record<string, string> = {};
-  const secretKeys: string[] = [];
-  for (const [key, value] of Object.entries(file.config)) {
-    const isSecure = value !== null && typeof value === "object" && "secure" in value;
-    if (isSecure) secretKeys.push(key);
-    // Decrypted secrets are plain text; the values here only need to be distinct.
-    values[key] = isSecure ? `secret of ${key}` : typeof value === "string" ? value : JSON.stringify(value);
-  }
-  // Secrets of staging and prod are set on their machines, not committed: give each a value.
-  if (stack !== "dev") {
-    for (const key of SECRET_KEYS) {
-      const full = `${CONFIG_NAMESPACE}:${key}`;
-      if (full in values) continue;
-      values[full] = `secret of ${full}`;
-      secretKeys.push(full);
-    }
-  }
+  const { plain, secure } = readStackFile(stack);
+  const values: Record<string, string> = Object.fromEntries(
+    Object.entries(plain).map(([key, value]) => [
+      key,
+      typeof value === "string" ? value : JSON.stringify(value),
+    ]),
+  );
+  // Decrypted secrets are plain text; the values here only need to be distinct. Secrets of staging
+  // and prod are set on their machines, not committed: give each a value.
+  const secretKeys = stack === "dev" ? secure : SECRET_KEYS.map((key) => `${CONFIG_NAMESPACE}:${key}`);
+  for (const key of secretKeys) values[key] = `secret of ${key}`;
   const entries = Object.fromEntries(
     Object.entries(values).map(([key, value]) => [key, { value, secret: secretKeys.includes(key) }]),
   );

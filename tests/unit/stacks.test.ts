@@ -1,27 +1,18 @@
 // The committed stack files must stay valid config, and each stack must keep its character: dev
 // has no window, approvals or notifications; prod enforces all three.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import { describe, it } from "node:test";
-import yaml from "js-yaml";
 import { CONFIG_NAMESPACE, loadConfig, SECRET_KEYS } from "../../config";
-import { ROOT } from "../support/fixtures";
+import { readStackFile } from "../support/fixtures";
 
 function stackConfig(stack: string) {
-  const file = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
-    config: Record<string, unknown>;
-  };
-  const raw: Record<string, unknown> = {};
-  const secure: string[] = [];
-  for (const [key, value] of Object.entries(file.config)) {
-    const short = key.slice(CONFIG_NAMESPACE.length + 1);
-    if (value !== null && typeof value === "object" && "secure" in value) secure.push(short);
-    else raw[short] = value;
-  }
+  const { plain, secure } = readStackFile(stack);
+  const raw = Object.fromEntries(
+    Object.entries(plain).map(([key, value]) => [key.slice(CONFIG_NAMESPACE.length + 1), value]),
+  );
   // Secrets of staging and prod are set on their machines, not committed: only their shape is checked.
   const present = Object.fromEntries(
-    SECRET_KEYS.map((k) => [k, stack === "dev" ? secure.includes(k) : true]),
+    SECRET_KEYS.map((k) => [k, stack === "dev" ? secure.includes(`${CONFIG_NAMESPACE}:${k}`) : true]),
   );
   return loadConfig(stack, raw, present);
 }
