@@ -1,14 +1,26 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
   checksumProblems,
+  compareVersions,
+  currentVersion,
+  isEmptySql,
+  lintSql,
+  loadMigrations,
   migrate,
+  MigrationPlanError,
   NO_MIGRATIONS,
+  planMigrations,
   readApplied,
+  rehearseMigrations,
+  resolveTarget,
+  unknownTargetMessage,
   type AppliedMigration,
+  type AppliedRecord,
   type MigrateResult,
   type Migration,
+  type PlannedStep,
 } from "../engines/migrations";
-import type { PgConnection } from "../engines/postgres";
+import { withClient, type PgConnection } from "../engines/postgres";
 import { canonical, plain } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
 import { DYNAMIC_MODULE, STEPS } from "./tokens";
@@ -16,9 +28,11 @@ import { DYNAMIC_MODULE, STEPS } from "./tokens";
 export interface SchemaArgs {
   /** Admin connection that owns the schema. */
   readonly connection: PgConnectionInput;
-  /** Every migration of the folder, in id order, as `loadMigrations` reads them. */
+  /** The migrations folder (absolute); `up` reads the files it runs from here, checksums checked. */
+  readonly dir: string;
+  /** Every migration of the folder, in version order, as `loadMigrations` reads them. */
   readonly migrations: readonly Migration[];
-  /** Move the database to this id, up or down; "0000" means no migrations. */
+  /** Move the database to this version or name, up or down; "none" (or "0000") means no migrations. */
   readonly target: string;
   /** Recorded with each migration applied. */
   readonly release: string;
@@ -26,20 +40,56 @@ export interface SchemaArgs {
   readonly table: string;
   /** Wait this long for another rollout's advisory lock. */
   readonly lockTimeoutSeconds: number;
+  /** `lock_timeout` of each migration, in ms; 0 for none. */
+  readonly migrationLockTimeoutMs: number;
+  /** `statement_timeout` of each migration, in seconds; 0 for none. */
+  readonly statementTimeoutSeconds: number;
+  /** Refuse lint findings that the file does not allow with `-- rollout:allow=<rule>`. */
+  readonly requireLintAllow: boolean;
+  /** Tables with at least this many rows (estimated) count as large for the CREATE INDEX rule. */
+  readonly largeTableRows: number;
+  /** Record migrations up to `to` as applied without running them. @default none */
+  readonly baseline?: { readonly to: string; readonly by: string; readonly reason: string };
+  /** Rehearse on a scratch copy of this verified backup before the real run. @default no rehearsal */
+  readonly rehearsal?: {
+    readonly backupPath: pulumi.Input<string>;
+    readonly backupSha256: pulumi.Input<string>;
+  };
+}
+
+/** What state keeps of each migration of the folder: enough to see a change, none of its SQL. */
+export interface MigrationSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly checksum: string;
 }
 
 interface SchemaInputs {
   connection: PgConnection;
-  migrations: Migration[];
+  dir: string;
+  /** Full migrations from the program; check() keeps only their summaries. */
+  migrations: (Migration | MigrationSummary)[];
   target: string;
   release: string;
   table: string;
   lockTimeoutSeconds: number;
-  /** What the update will do, for review in `pulumi preview --diff`; computed by check. */
-  plan?: string[];
+  migrationLockTimeoutMs?: number;
+  statementTimeoutSeconds?: number;
+  requireLintAllow?: boolean;
+  largeTableRows?: number;
+  baseline?: { to: string; by: string; reason: string };
+  rehearsal?: { backupPath: string; backupSha256: string };
+  /**
+   * What the update will run, for review in `pulumi preview --diff`: one entry per step, keyed
+   * `<release> #<n> <apply|revert> <name>` so unrelated steps are never shown as changes of each
+   * other, its SQL one line per element (the diff display shortens multi-line strings).
+   */
+  plan?: Record<string, string[]>;
+  /** Set by a refresh that found the record table at another version than state: the drift. */
+  recordedVersion?: string;
 }
 
-interface SchemaOutputs extends SchemaInputs {
+interface SchemaOutputs extends Omit<SchemaInputs, "plan"> {
   /** What the record table holds after the run, down SQL included: the way back. */
   applied: AppliedMigration[];
   version: string;
@@ -48,88 +98,218 @@ interface SchemaOutputs extends SchemaInputs {
   finishedAt: string;
 }
 
-/**
- * What moving from the old target to the new one will run, one line per element (the diff display
- * shortens multi-line strings, and a reviewer must see every line of SQL). Down SQL comes from the
- * old inputs, which is what state holds.
- */
-export function describePlan(
-  olds: Pick<SchemaInputs, "migrations" | "target"> | undefined,
-  news: Pick<SchemaInputs, "migrations" | "target">,
-): string[] {
-  const from = olds?.target ?? NO_MIGRATIONS;
-  const to = news.target;
-  const block = (heading: string, sql: string | undefined) => [
-    heading,
-    ...(sql ?? "(no down SQL: irreversible)")
-      .trim()
-      .split(/\r?\n/)
-      .map((line) => `    ${line}`),
-  ];
-  if (to > from) {
-    return news.migrations
-      .filter((m) => m.id > from && m.id <= to)
-      .flatMap((m) => block(`apply ${m.name}${m.noTransaction ? " (no transaction)" : ""}:`, m.up));
-  }
-  if (to < from) {
-    const known = new Map([...(olds?.migrations ?? []), ...news.migrations].map((m) => [m.id, m]));
-    return [...known.values()]
-      .filter((m) => m.id > to && m.id <= from)
-      .sort((a, b) => (a.id < b.id ? 1 : -1))
-      .flatMap((m) => block(`revert ${m.name}:`, (olds?.migrations.find((o) => o.id === m.id) ?? m).down));
-  }
-  return [];
-}
+/** The keys whose change alone means an update, compared as an older state recorded them. */
+const SCHEMA_KEYS = ["connection", "target", "release", "table", "lockTimeoutSeconds"] as const;
 
-const SCHEMA_KEYS = ["connection", "migrations", "target", "release", "table", "lockTimeoutSeconds"] as const;
+const summaryOf = (m: Migration | MigrationSummary): MigrationSummary => ({
+  id: m.id,
+  name: m.name,
+  checksum: m.checksum,
+});
 
 /** The record table's rows as state keeps them: what going back needs, down SQL included. */
-async function appliedInDatabase(connection: PgConnection, table: string): Promise<AppliedMigration[]> {
-  return (await readApplied(connection, table)).map((a) => ({
+function asApplied(records: readonly AppliedRecord[]): AppliedMigration[] {
+  return records.map((a) => ({
     id: a.id,
     name: a.name,
     checksum: a.checksum,
-    down: a.down,
+    ...(a.down !== undefined ? { down: a.down } : {}),
     irreversible: a.irreversible,
   }));
 }
 
+/** One plan entry's lines: the SQL it will run, or what it is when there is none to show. */
+function stepLines(step: PlannedStep, notes: string[]): string[] {
+  const sql = step.direction === "up" ? step.migration.up : step.down;
+  const body = isEmptySql(sql)
+    ? ["(empty: a deliberate no-op)"]
+    : sql
+        .trim()
+        .split(/\r?\n/)
+        .map((line) => `    ${line}`);
+  return [...body, ...notes];
+}
+
+/**
+ * What moving the database to the target will run, from what the record table holds (or, when the
+ * database cannot be read at preview, from the target state recorded), with lint findings.
+ *
+ * @throws Error when the plan cannot be made, or a lint finding is not allowed and must be.
+ */
+export async function describePlan(
+  inputs: SchemaInputs,
+  migrations: readonly Migration[],
+  stateTarget: string | undefined,
+): Promise<Record<string, string[]>> {
+  let records: AppliedMigration[];
+  let assumed: string | undefined;
+  try {
+    records = asApplied(await readApplied(inputs.connection, inputs.table));
+  } catch (err) {
+    const at = stateTarget ?? NO_MIGRATIONS;
+    const version = resolveTarget(at, migrations) ?? NO_MIGRATIONS;
+    records = migrations.filter((m) => compareVersions(m.id, version) <= 0).map((m) => ({ ...m }));
+    assumed = `the record table could not be read (${(err as Error).message}); this plan assumes the database is at ${at}, as state records`;
+  }
+  const plan: Record<string, string[]> = {};
+  const key = (n: number, what: string) => `${inputs.release} #${String(n).padStart(3, "0")} ${what}`;
+  if (assumed) plan[key(0, "note")] = [assumed];
+  let withBaseline = records;
+  if (inputs.baseline) {
+    const b = inputs.baseline;
+    const pending = planMigrations(migrations, records, b.to).steps.filter((s) => s.direction === "up");
+    if (pending.length > 0) {
+      plan[key(0, "baseline")] = [
+        `record ${pending.length} migration(s) ${pending[0].name} .. ${pending.at(-1)!.name} as applied WITHOUT running them`,
+        `baselined by ${b.by}: ${b.reason}`,
+      ];
+      withBaseline = [
+        ...records,
+        ...pending.map((s) => ({ ...summaryOf(s.migration), irreversible: false, down: "" })),
+      ];
+    }
+  }
+  const { steps } = planMigrations(migrations, withBaseline, inputs.target);
+  if (steps.length > 0 && inputs.rehearsal) {
+    plan[key(0, "rehearsal")] = [
+      `on a scratch database restored from this release's backup: apply the ${steps.length} step(s) with their verify queries, revert them, apply them again; a failure stops the rollout before the database changes`,
+    ];
+  }
+  const refused: string[] = [];
+  const large = await largeTables(inputs, steps);
+  for (const [index, step] of steps.entries()) {
+    const notes: string[] = [];
+    if (step.direction === "up") {
+      const allowed = new Set(step.migration.allow ?? []);
+      for (const f of await lintSql(step.migration.up, large)) {
+        const ok = allowed.has(f.rule);
+        notes.push(
+          `lint ${f.rule}${ok ? " (allowed in the file)" : ""}: line ${f.line} \`${f.statement}\`: ${f.reason}`,
+        );
+        if (!ok && inputs.requireLintAllow) {
+          refused.push(
+            `migration \`${step.name}\` line ${f.line}: \`${f.statement}\` ${f.reason}; rewrite it, or add \`-- rollout:allow=${f.rule}\` to the file to accept it`,
+          );
+        }
+      }
+    }
+    const outside =
+      step.direction === "up" ? step.migration.noTransaction : step.down.includes("rollout:no-transaction");
+    plan[
+      key(
+        index + 1,
+        `${step.direction === "up" ? "apply" : "revert"} ${step.name}${outside ? " (no transaction)" : ""}`,
+      )
+    ] = stepLines(step, notes);
+  }
+  if (refused.length > 0) {
+    throw new Error(
+      `lint refused ${refused.length} statement(s) (rollout:migrations.requireLintAllow):\n  - ${refused.join("\n  - ")}`,
+    );
+  }
+  return plan;
+}
+
+/** Tables the pending steps touch that hold at least `largeTableRows` rows by the planner's estimate. */
+async function largeTables(inputs: SchemaInputs, steps: PlannedStep[]): Promise<Set<string> | undefined> {
+  if (!steps.some((s) => s.direction === "up")) return new Set();
+  try {
+    return await withClient(inputs.connection, async (client) => {
+      const { rows } = await client.query<{ relname: string }>(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples >= $1",
+        [inputs.largeTableRows ?? 0],
+      );
+      return new Set(rows.map((r) => r.relname));
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The migrations `up` runs, read again from the folder; they must be the ones the preview showed. */
+function migrationsToRun(inputs: SchemaInputs): Migration[] {
+  const files = loadMigrations(inputs.dir);
+  const byId = new Map(files.map((m) => [m.id, m]));
+  const changed = inputs.migrations.filter((m) => byId.get(m.id)?.checksum !== m.checksum && byId.has(m.id));
+  if (changed.length > 0 || files.length !== inputs.migrations.filter((m) => byId.has(m.id)).length) {
+    throw new Error(
+      `the migration files in ${inputs.dir} changed between the preview and this update (${changed.map((m) => m.name).join(", ") || "files added"}); run \`pulumi up\` again to review and apply what is there now`,
+    );
+  }
+  return files;
+}
+
 async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
   const startedAt = new Date().toISOString();
-  const lastRun = await migrate({
+  const { plan: _plan, ...kept } = inputs;
+  void _plan;
+  const migrations = migrationsToRun(inputs);
+  const options = {
     connection: inputs.connection,
-    migrations: inputs.migrations,
+    migrations,
     target: inputs.target,
     release: inputs.release,
     table: inputs.table,
     lockTimeoutSeconds: inputs.lockTimeoutSeconds,
+    migrationLockTimeoutMs: inputs.migrationLockTimeoutMs ?? 10_000,
+    statementTimeoutSeconds: inputs.statementTimeoutSeconds ?? 900,
+    ...(inputs.baseline ? { baseline: inputs.baseline } : {}),
     downFor: Object.fromEntries(
       stateApplied.map((a) => [a.id, { down: a.down, irreversible: a.irreversible }]),
     ),
-  });
-  const applied = await appliedInDatabase(inputs.connection, inputs.table);
-  return {
-    ...inputs,
+  };
+  if (inputs.rehearsal) await rehearseMigrations({ ...options, backup: inputs.rehearsal });
+  const lastRun = await migrate(options);
+  const applied = asApplied(await readApplied(inputs.connection, inputs.table));
+  return plain({
+    ...kept,
+    migrations: inputs.migrations.map(summaryOf),
     applied,
     version: lastRun.version,
     lastRun,
     startedAt,
     finishedAt: new Date().toISOString(),
-  };
+  });
+}
+
+/** The inputs a refresh records when the record table moved: what it holds shows as the change. */
+function driftedInputs(props: SchemaOutputs, recordedVersion: string): SchemaOutputs {
+  const { applied: _a, version: _v, lastRun: _l, startedAt: _s, finishedAt: _f, ...inputs } = props;
+  void [_a, _v, _l, _s, _f];
+  return plain({ ...inputs, recordedVersion }) as unknown as SchemaOutputs;
 }
 
 // Dynamic providers are serialized into state by value: only plain functions from modules above.
 const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
   async check(olds, news) {
-    const plan = describePlan(olds && olds.migrations ? olds : undefined, news);
-    return { inputs: plain({ ...news, plan }) };
+    const full = news.migrations.filter((m): m is Migration => "up" in m);
+    const known = [...full];
+    if (resolveTarget(news.target, known) === undefined) {
+      return {
+        inputs: news,
+        failures: [{ property: "target", reason: unknownTargetMessage(news.target, known) }],
+      };
+    }
+    let plan: Record<string, string[]>;
+    try {
+      plan = await describePlan(news, full, olds?.target);
+    } catch (err) {
+      const message = err instanceof MigrationPlanError ? err.message : (err as Error).message;
+      return { inputs: news, failures: [{ property: "migrations", reason: message }] };
+    }
+    return { inputs: plain({ ...news, migrations: news.migrations.map(summaryOf), plan }) };
   },
   async diff(_id, olds, news) {
-    // An applied migration edited on disk fails preview here, before anything runs.
-    const problems = checksumProblems(news.migrations, olds.applied ?? []);
+    // An applied migration edited on disk fails preview here too, when check could not read the table.
+    const problems = checksumProblems(news.migrations as Migration[], olds.applied ?? []);
     if (problems.length > 0) throw new Error(problems.join("\n"));
+    // Something to run (the record table, the truth, is not at the target) is a change, whatever
+    // state says: after a crash between a COMMIT and the state write, the same inputs still move on.
+    const pending = Object.keys(news.plan ?? {}).some((k) => !/ #000 /.test(k) || k.endsWith(" baseline"));
+    const sameMigrations =
+      canonical((olds.migrations ?? []).map(summaryOf)) === canonical(news.migrations.map(summaryOf));
     const changed = SCHEMA_KEYS.filter((k) => canonical(olds[k]) !== canonical(news[k]));
-    return { changes: changed.length > 0 };
+    return { changes: pending || !sameMigrations || changed.length > 0 };
   },
   async create(inputs) {
     return { id: `${inputs.connection.database}/${inputs.table}`, outs: await run(inputs, []) };
@@ -137,12 +317,18 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
   async update(_id, olds, news) {
     return { outs: await run(news, olds.applied ?? []) };
   },
-  // Refresh reads the record table, the truth: drift from state shows in the refresh diff.
+  // Refresh reads the record table, the truth. The version it records goes into the inputs too, so
+  // drift shows as a change in the refresh and the next update moves the database to the target.
   async read(id, props) {
     if (!props) return { id, props };
-    const applied = await appliedInDatabase(props.connection, props.table);
-    const version = applied.reduce((max, a) => (a.id > max ? a.id : max), NO_MIGRATIONS);
-    return { id, props: plain({ ...props, applied, version }) };
+    const applied = asApplied(await readApplied(props.connection, props.table));
+    const version = currentVersion(applied);
+    const drifted = version !== props.version;
+    return {
+      id,
+      props: plain({ ...props, applied, version }),
+      ...(drifted ? { inputs: driftedInputs(props, version) } : {}),
+    };
   },
   // Destroying the stack never drops schema or data; revert with a lower target instead.
   async delete() {},
@@ -185,11 +371,12 @@ export class Schema extends pulumi.ComponentResource {
 
   constructor(name: string, args: SchemaArgs, opts?: pulumi.ComponentResourceOptions) {
     super(STEPS.schema.token, name, {}, opts);
-    const known = new Set([NO_MIGRATIONS, ...args.migrations.map((m) => m.id)]);
-    if (!known.has(args.target)) {
+    if (resolveTarget(args.target, args.migrations) === undefined) {
       throw new pulumi.ResourceError(
         `schema target ${JSON.stringify(args.target)} is not a migration in the folder; ` +
-          `use one of: ${[...known].join(", ")} (rollout:release.schemaTarget)`,
+          (args.migrations.length <= 10
+            ? `use one of: ${[NO_MIGRATIONS, ...args.migrations.map((m) => m.id)].join(", ")} (rollout:release.schemaTarget)`
+            : `${unknownTargetMessage(args.target, args.migrations).replace(/^target `[^`]*` is not a known migration id; /, "")} (rollout:release.schemaTarget)`),
         this,
       );
     }
@@ -197,11 +384,18 @@ export class Schema extends pulumi.ComponentResource {
       `${name}-${STEPS.schema.suffix}`,
       {
         connection: args.connection,
+        dir: args.dir,
         migrations: args.migrations,
         target: args.target,
         release: args.release,
         table: args.table,
         lockTimeoutSeconds: args.lockTimeoutSeconds,
+        migrationLockTimeoutMs: args.migrationLockTimeoutMs,
+        statementTimeoutSeconds: args.statementTimeoutSeconds,
+        requireLintAllow: args.requireLintAllow,
+        largeTableRows: args.largeTableRows,
+        baseline: args.baseline,
+        rehearsal: args.rehearsal,
         plan: undefined,
       },
       { parent: this },

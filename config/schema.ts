@@ -27,10 +27,17 @@ const releaseSchema = z
     image: z
       .string()
       .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0"),
-    /** Apply migrations up to and including this id (or revert down to it); "0000" means none. */
+    /**
+     * Apply migrations up to and including this version (or revert down to it): a version of any
+     * width (`"0004"`, `"20240101120000"`, `"1.2"`), a migration's name (a Sqitch change), or
+     * `"none"` (also `"0000"`) for no migrations applied.
+     */
     schemaTarget: z
       .string()
-      .regex(/^\d{4}$/, 'must be a migration id of four digits, e.g. "0004"')
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/,
+        'must be a migration version such as "0004" or "20240101120000", a migration name, or "none" for no migrations',
+      )
       .optional(),
   })
   .strict();
@@ -159,10 +166,36 @@ const backupSchema = z
 
 const migrationsSchema = z
   .object({
-    /** Folder of NNNN_name.{up,down,verify}.sql files, relative to the project. */
+    /** Folder of migrations (golang-migrate, Flyway, dbmate or Sqitch layout), relative to the project. */
     dir: z.string().min(1),
+    /** How long to wait for another rollout's migration lock (the advisory lock). */
     lockTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
     table: sqlIdentifier.default("rollout_migrations"),
+    /**
+     * `lock_timeout` of each migration: waiting longer for a table lock (say, behind a long
+     * transaction) fails the migration instead of stalling every query queued behind it. 0: none.
+     */
+    lockTimeoutMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    /** `statement_timeout` of each migration's statements. 0: none. */
+    statementTimeoutSeconds: z.number().int().min(0).max(86_400).default(900),
+    /**
+     * Before the real run, apply the pending migrations on a scratch copy of the release's verified
+     * backup with their verify queries, revert them, and apply them again. Needs rollout:backup.
+     */
+    rehearse: z.boolean().default(false),
+    /** Refuse a migration with a lint finding unless its file says `-- rollout:allow=<rule>`. */
+    requireLintAllow: z.boolean().default(false),
+    /** A plain CREATE INDEX is flagged on tables with at least this many rows (estimated). */
+    largeTableRows: z.number().int().min(0).default(10_000),
+    /** Record migrations up to `to` as applied without running them (a database another tool migrated). */
+    baseline: z
+      .object({
+        to: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/, "must be a migration version or name"),
+        by: z.string().min(1),
+        reason: z.string().min(10, "write a reason of at least 10 characters"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

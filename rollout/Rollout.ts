@@ -88,7 +88,22 @@ export class Rollout extends pulumi.ComponentResource {
       TIMED,
     );
     const backup = run.optional("backup", DatabaseBackup, "backup", w.backup(), TIMED);
-    const schema = run.optional("schema", Schema, "schema", w.schema(migrations), TIMED);
+    if (config.migrations?.rehearse && !backup) {
+      throw new pulumi.ResourceError(
+        "rollout:migrations.rehearse is true but the stack has no rollout:backup; the rehearsal runs on a scratch copy of the release's backup, so configure rollout:backup or set rehearse to false",
+        this,
+      );
+    }
+    const schema = run.optional(
+      "schema",
+      Schema,
+      "schema",
+      w.schema(
+        migrations,
+        backup && { path: backup.result.apply((r) => r.path), sha256: backup.result.apply((r) => r.sha256) },
+      ),
+      TIMED,
+    );
     const database = run.phase("database objects", DatabaseObjects, "db", w.databaseObjects());
     const containers = run.phase(
       "containers",

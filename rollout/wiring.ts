@@ -48,6 +48,12 @@ function expandExpectations(
   );
 }
 
+/** `{schemaTarget}` in SQL checks: the target, or `none` for no migrations (`none` or `0000`). */
+function schemaTargetShown(target: string | undefined): string {
+  if (target === undefined) return "";
+  return target === "none" || /^0+$/.test(target) ? "none" : target;
+}
+
 /** Each phase's arguments, read from one rollout's context. */
 export class Wiring {
   private readonly version: string | undefined;
@@ -141,16 +147,28 @@ export class Wiring {
   }
 
   /** The schema move, when the stack has migrations and the release names a target. */
-  schema(migrations: readonly Migration[] | undefined): SchemaArgs | undefined {
+  schema(
+    migrations: readonly Migration[] | undefined,
+    backup?: { path: pulumi.Output<string>; sha256: pulumi.Output<string> },
+  ): SchemaArgs | undefined {
     const { migrations: settings, release } = this.ctx.config;
     if (!migrations || !settings || !release.schemaTarget) return undefined;
     return {
       connection: this.adminConnection(),
+      dir: path.resolve(this.ctx.projectDir, settings.dir),
       migrations,
       target: release.schemaTarget,
       release: release.id,
       table: settings.table,
       lockTimeoutSeconds: settings.lockTimeoutSeconds,
+      migrationLockTimeoutMs: settings.lockTimeoutMs,
+      statementTimeoutSeconds: settings.statementTimeoutSeconds,
+      requireLintAllow: settings.requireLintAllow,
+      largeTableRows: settings.largeTableRows,
+      ...(settings.baseline ? { baseline: settings.baseline } : {}),
+      ...(settings.rehearse && backup
+        ? { rehearsal: { backupPath: backup.path, backupSha256: backup.sha256 } }
+        : {}),
     };
   }
 
@@ -226,7 +244,10 @@ export class Wiring {
       name: check.name,
       args: {
         connection: this.adminConnection(),
-        spec: { ...check, expect: check.expect.replace("{schemaTarget}", release.schemaTarget ?? "") },
+        spec: {
+          ...check,
+          expect: check.expect.replace("{schemaTarget}", schemaTargetShown(release.schemaTarget)),
+        },
         triggers,
       },
     }));

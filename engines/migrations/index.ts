@@ -1,3 +1,6 @@
 export * from "./files";
 export * from "./plan";
 export * from "./runner";
+export * from "./statements";
+export * from "./lint";
+export * from "./rehearse";

@@ -2,7 +2,7 @@
 // the runner calls it with what the database records, and a preview-time check can call
 // `checksumProblems` with what state records. Plain functions and plain data only, because dynamic
 // providers are serialized by value.
-import type { Migration } from "./files";
+import { compareVersions, NO_MIGRATIONS, type Migration, type VerifyQuery } from "./files";
 
 /** A migration as the database (or state) records it once applied. */
 export interface AppliedMigration {
@@ -29,6 +29,8 @@ export interface PlannedDownStep {
   readonly id: string;
   readonly name: string;
   readonly down: string;
+  /** Queries that must hold after the down ran, from the migration's files when they are there. */
+  readonly verifyDown?: VerifyQuery[];
 }
 
 export type PlannedStep = PlannedUpStep | PlannedDownStep;
@@ -38,9 +40,6 @@ export interface MigrationPlan {
   readonly direction: "up" | "down" | "none";
   readonly steps: PlannedStep[];
 }
-
-/** The version when no migration is applied; `none` is accepted as a target for it too. */
-export const NO_MIGRATIONS = "0000";
 
 /** Every reason the plan cannot be made, reported together. */
 export class MigrationPlanError extends Error {
@@ -60,7 +59,39 @@ export class MigrationPlanError extends Error {
 
 /** The highest applied id, or `0000` when none is applied. */
 export function currentVersion(applied: readonly Pick<AppliedMigration, "id">[]): string {
-  return applied.reduce((max, a) => (a.id > max ? a.id : max), NO_MIGRATIONS);
+  return applied.reduce((max, a) => (compareVersions(a.id, max) > 0 ? a.id : max), NO_MIGRATIONS);
+}
+
+/** Whether `target` means "no migrations applied": `none`, `0000` or any zero version. */
+export function isNoMigrations(target: string): boolean {
+  return target === "none" || (/^[\d._]+$/.test(target) && compareVersions(target, NO_MIGRATIONS) === 0);
+}
+
+/**
+ * The version a target names: `none`/`0000` for no migrations, or a version (`4` names `0004`);
+ * undefined when it names none of them.
+ */
+export function resolveTarget(
+  target: string,
+  known: readonly Pick<AppliedMigration, "id">[],
+): string | undefined {
+  if (isNoMigrations(target)) return NO_MIGRATIONS;
+  return (known.find((m) => m.id === target) ?? known.find((m) => compareVersions(m.id, target) === 0))?.id;
+}
+
+/** An unknown target, said in one short line with the nearest known versions. */
+export function unknownTargetMessage(target: string, known: readonly Pick<AppliedMigration, "id">[]): string {
+  const ids = [...new Set(known.map((m) => m.id))].sort(compareVersions);
+  if (ids.length <= 10) {
+    return `target \`${target}\` is not a known migration id; known ids: ${ids.length > 0 ? ids.join(", ") : "none yet"} (or \`none\` for no migrations); set the target to one of them`;
+  }
+  const below = ids.filter((id) => compareVersions(id, target) < 0).at(-1);
+  const above = ids.find((id) => compareVersions(id, target) > 0);
+  const nearest = [below, above].filter((x) => x !== undefined).map((x) => `\`${x}\``);
+  return (
+    `target \`${target}\` is not a known migration id; the ${ids.length} known ids run from ${ids[0]} to ${ids.at(-1)}` +
+    `${nearest.length > 0 ? ` (nearest: ${nearest.join(", ")})` : ""} (or \`none\` for no migrations); set the target to one of them`
+  );
 }
 
 /**
@@ -83,7 +114,7 @@ export function checksumProblems(
 
 /**
  * Plans the steps from the applied migrations to `target`: an id in `available` or `applied`, or
- * `none`/`0000` for no migrations. Up steps carry the migration from the files; down steps carry the
+ * `none`/`0000` for no migrations, or a migration's name. Up steps carry the migration from the files; down steps carry the
  * down SQL from the applied record, so reverting works after the files are gone.
  *
  * @throws MigrationPlanError listing every problem: an unknown target, an edited applied migration,
@@ -100,46 +131,51 @@ export function planMigrations(
   const appliedIds = new Set(records.map((a) => a.id));
   const fileIds = new Set(files.map((m) => m.id));
   const current = currentVersion(records);
-  const wanted = target === "none" ? NO_MIGRATIONS : target;
+  const wanted = resolveTarget(target, [...files, ...records]);
 
   const problems = checksumProblems(files, records);
 
   const latest = records.find((a) => a.id === current);
   for (const m of files) {
-    if (latest && m.id < current && !appliedIds.has(m.id)) {
+    if (latest && compareVersions(m.id, current) < 0 && !appliedIds.has(m.id)) {
       problems.push(
         `migration \`${m.name}\` is out of order: it is not applied, but the later migration \`${latest.name}\` is; renumber its files to an id above ${current} so it runs after the applied ones`,
       );
     }
   }
 
-  if (wanted !== NO_MIGRATIONS && !fileIds.has(wanted) && !appliedIds.has(wanted)) {
-    const known = [...new Set([...fileIds, ...appliedIds])].sort();
-    problems.push(
-      `target \`${target}\` is not a known migration id; known ids: ${known.length > 0 ? known.join(", ") : "none yet"} (or \`none\` for no migrations); set the target to one of them`,
-    );
+  if (wanted === undefined) {
+    problems.push(unknownTargetMessage(target, [...files, ...records]));
     throw new MigrationPlanError(problems);
   }
 
   for (const a of records) {
     // A migration whose files are gone can only be reverted (with its stored down SQL), not kept.
-    if (!fileIds.has(a.id) && a.id <= wanted) {
+    if (!fileIds.has(a.id) && compareVersions(a.id, wanted) <= 0) {
       problems.push(
         `migration \`${a.name}\` is applied but its files are gone from the migrations folder; restore ${a.name}.up.sql and its down file, or set the target below ${a.id} to revert it`,
       );
     }
   }
 
-  if (wanted < current) {
+  if (compareVersions(wanted, current) < 0) {
     const steps: PlannedDownStep[] = [];
-    for (const a of [...records].reverse().filter((r) => r.id > wanted)) {
-      const down = a.down?.trim() ? a.down : undefined;
+    for (const a of [...records].reverse().filter((r) => compareVersions(r.id, wanted) > 0)) {
+      // An empty down is a deliberate no-op; only a missing one (null in the table) cannot revert.
+      const down = a.down;
       if (a.irreversible || down === undefined) {
         problems.push(
           `migration \`${a.name}\` ${a.irreversible ? "is marked irreversible" : "has no down SQL"}, so it cannot be reverted by a down script; to reach target ${wanted}, restore the backup taken before it was applied instead`,
         );
       } else {
-        steps.push({ direction: "down", id: a.id, name: a.name, down });
+        const verifyDown = files.find((m) => m.id === a.id)?.verifyDown;
+        steps.push({
+          direction: "down",
+          id: a.id,
+          name: a.name,
+          down,
+          ...(verifyDown ? { verifyDown } : {}),
+        });
       }
     }
     if (problems.length > 0) throw new MigrationPlanError(problems);
@@ -147,15 +183,15 @@ export function planMigrations(
   }
 
   if (problems.length > 0) throw new MigrationPlanError(problems);
-  if (wanted === current) return { direction: "none", steps: [] };
+  if (compareVersions(wanted, current) === 0) return { direction: "none", steps: [] };
   const steps: PlannedUpStep[] = files
-    .filter((m) => m.id > current && m.id <= wanted)
+    .filter((m) => compareVersions(m.id, current) > 0 && compareVersions(m.id, wanted) <= 0)
     .map((m) => ({ direction: "up", id: m.id, name: m.name, migration: m }));
   return { direction: "up", steps };
 }
 
 function sortById<T extends { id: string }>(items: readonly T[]): T[] {
-  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...items].sort((a, b) => compareVersions(a.id, b.id));
 }
 
 /** Enough of a sha256 to tell two apart in a message. */

@@ -4,14 +4,9 @@
 import { createHash } from "node:crypto";
 import { escapeIdentifier, type Client } from "pg";
 import { connect as connectTo, type PgConnection } from "../postgres";
-import { hasMarker, type Migration, type VerifyQuery } from "./files";
-import {
-  currentVersion,
-  NO_MIGRATIONS,
-  planMigrations,
-  type AppliedMigration,
-  type PlannedStep,
-} from "./plan";
+import { hasMarker, isEmptySql, NO_MIGRATIONS, type Migration, type VerifyQuery } from "./files";
+import { splitStatements } from "./statements";
+import { currentVersion, planMigrations, type AppliedMigration, type PlannedStep } from "./plan";
 
 /** What `migrate` needs. */
 export interface MigrateOptions {
@@ -31,6 +26,22 @@ export interface MigrateOptions {
   readonly downFor?: Readonly<Record<string, { readonly down?: string; readonly irreversible: boolean }>>;
   /** How long to wait for another rollout migrating the same database to finish. */
   readonly lockTimeoutSeconds: number;
+  /**
+   * `lock_timeout` of each migration, in ms (0: none): a migration waiting longer for a table lock
+   * held by another session fails instead of queueing every query behind it. A file's
+   * `-- rollout:lock-timeout-ms=<n>` wins.
+   */
+  readonly migrationLockTimeoutMs: number;
+  /** `statement_timeout` of each migration, in seconds (0: none); `-- rollout:statement-timeout-seconds=<n>` wins. */
+  readonly statementTimeoutSeconds: number;
+  /**
+   * Record the migrations up to this version as applied without running them (an existing database
+   * that another tool migrated), with who and why.
+   * @default none
+   */
+  readonly baseline?: { readonly to: string; readonly by: string; readonly reason: string };
+  /** Run the verify queries of `<name>.down.verify.sql` after each down. @default true */
+  readonly verifyDown?: boolean;
   /** The table recording applied migrations (`name` or `schema.name`); its name also keys the lock. */
   readonly table: string;
   /**
@@ -52,6 +63,8 @@ export interface MigrateResult {
   readonly direction: "up" | "down" | "none";
   readonly applied: MigrationStepResult[];
   readonly reverted: MigrationStepResult[];
+  /** Recorded as applied by a baseline, without running. @default none */
+  readonly baselined?: string[];
   /** The highest applied id afterwards, `0000` when none is applied. */
   readonly version: string;
   readonly durationMs: number;
@@ -63,6 +76,10 @@ export interface AppliedRecord extends AppliedMigration {
   readonly appliedAt: string;
   readonly release: string;
   readonly durationMs: number;
+  /** Recorded by a baseline, never run by this tool. @default false */
+  readonly baselined?: boolean;
+  /** Who baselined or repaired it, and why. */
+  readonly note?: string;
 }
 
 /** A migration run that failed; earlier steps stay applied and recorded. */
@@ -128,6 +145,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         duration_ms integer NOT NULL
       )`,
     );
+    // Columns added after the first release, so tables created by it gain them in place.
+    await client.query(
+      `ALTER TABLE ${quoted} ADD COLUMN IF NOT EXISTS baselined boolean NOT NULL DEFAULT false,
+         ADD COLUMN IF NOT EXISTS note text`,
+    );
+    const baselined = options.baseline ? await recordBaseline(client, quoted, options, log) : [];
     const applied = (await selectApplied(client, quoted)).map((r): AppliedMigration => {
       const kept = options.downFor?.[r.id];
       const down = kept?.down ?? r.down;
@@ -148,14 +171,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
 
     const done: MigrationStepResult[] = [];
     for (const step of plan.steps) {
-      const durationMs = await runStep(
-        client,
-        step,
-        quoted,
-        options.release,
-        currentVersion(appliedIds),
-        log,
-      );
+      const durationMs = await runStep(client, step, quoted, options, currentVersion(appliedIds), log);
       appliedIds =
         step.direction === "up"
           ? [...appliedIds, { id: step.id }]
@@ -166,6 +182,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       direction: plan.direction,
       applied: plan.direction === "up" ? done : [],
       reverted: plan.direction === "down" ? done : [],
+      ...(baselined.length > 0 ? { baselined } : {}),
       version: currentVersion(appliedIds),
       durationMs: Math.round(performance.now() - started),
     };
@@ -199,7 +216,7 @@ async function runStep(
   client: Client,
   step: PlannedStep,
   quoted: string,
-  release: string,
+  options: MigrateOptions,
   versionBefore: string,
   log: (line: string) => void,
 ): Promise<number> {
@@ -207,25 +224,55 @@ async function runStep(
   const sql = up ? step.migration.up : step.down;
   const inTransaction = up ? !step.migration.noTransaction : !hasMarker(step.down, "no-transaction");
   const verb = up ? "applying" : "reverting";
-  const source = up ? `\`${step.name}.up.sql\`` : "its down SQL";
-  log(`${verb} ${step.name}${inTransaction ? "" : " (outside a transaction)"}`);
+  const source = up ? `\`${step.migration.upFile ?? `${step.name}.up.sql`}\`` : "its down SQL";
+  const lockTimeoutMs = (up ? step.migration.lockTimeoutMs : undefined) ?? options.migrationLockTimeoutMs;
+  const statementTimeoutSeconds =
+    (up ? step.migration.statementTimeoutSeconds : undefined) ?? options.statementTimeoutSeconds;
+  const empty = isEmptySql(sql);
+  log(`${verb} ${step.name}${empty ? " (empty: a no-op)" : inTransaction ? "" : " (outside a transaction)"}`);
   const started = performance.now();
   let failure: { text: string; sqlState?: string } | undefined;
   try {
-    if (inTransaction) await client.query("BEGIN");
-    try {
-      await client.query(sql);
-    } catch (err) {
-      failure = { text: `failed: ${describeDbError(err, sql, source)}`, sqlState: sqlStateOf(err) };
-      throw err;
+    if (inTransaction) {
+      await client.query("BEGIN");
+      await client.query(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`);
+      await client.query(`SET LOCAL statement_timeout = '${statementTimeoutSeconds}s'`);
+    } else {
+      await client.query(`SET lock_timeout = '${lockTimeoutMs}ms'`);
+      await client.query(`SET statement_timeout = '${statementTimeoutSeconds}s'`);
     }
-    if (up) {
-      for (const check of step.migration.verify) {
-        const problem = await verifyProblem(client, check);
-        if (problem) {
-          failure = { text: `failed verification: ${problem}` };
-          throw new Error(problem);
-        }
+    // Outside a transaction each statement runs on its own (PostgreSQL would otherwise run a
+    // multi-statement text as one implicit transaction), and an error names the statement.
+    const pieces = empty ? [] : inTransaction ? [{ sql, line: 1 }] : await splitStatements(sql);
+    for (const [index, piece] of pieces.entries()) {
+      try {
+        await client.query(piece.sql);
+      } catch (err) {
+        const which =
+          pieces.length > 1
+            ? ` at statement ${index + 1} of ${pieces.length} (line ${piece.line}: \`${oneLine(piece.sql)}\`${index > 0 ? `; statements 1-${index} ran and stay` : ""})`
+            : "";
+        failure = {
+          text: `failed${which}: ${describeDbError(err, piece.sql, source, piece.line)}${timeoutAdvice(err, lockTimeoutMs, statementTimeoutSeconds)}`,
+          sqlState: sqlStateOf(err),
+        };
+        throw err;
+      }
+    }
+    const checks = up ? step.migration.verify : options.verifyDown === false ? [] : (step.verifyDown ?? []);
+    for (const check of checks) {
+      const problem = await verifyProblem(client, check);
+      if (problem) {
+        failure = { text: `failed verification${up ? "" : " after the revert"}: ${problem}` };
+        throw new Error(problem);
+      }
+    }
+    if (up && step.migration.verifyScript !== undefined) {
+      try {
+        await client.query(step.migration.verifyScript);
+      } catch (err) {
+        failure = { text: `failed verification: its verify script failed: ${describeDbError(err)}` };
+        throw err;
       }
     }
     const durationMs = Math.round(performance.now() - started);
@@ -234,12 +281,13 @@ async function runStep(
       await client.query(
         `INSERT INTO ${quoted} (id, name, checksum, release, down_sql, irreversible, duration_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [m.id, m.name, m.checksum, release, m.down ?? null, m.irreversible, durationMs],
+        [m.id, m.name, m.checksum, options.release, m.down ?? null, m.irreversible, durationMs],
       );
     } else {
       await client.query(`DELETE FROM ${quoted} WHERE id = $1`, [step.id]);
     }
     if (inTransaction) await client.query("COMMIT");
+    else await client.query("RESET lock_timeout; RESET statement_timeout");
     log(`${up ? "applied" : "reverted"} ${step.name} in ${durationMs} ms`);
     return durationMs;
   } catch (err) {
@@ -258,6 +306,7 @@ async function runStep(
             : `it was rolled back, so it and the migrations before it stay applied (version ${shownVersion}). Fix the cause (the down SQL is the one kept when it was applied) or restore the backup taken before it, then run \`pulumi up\` again.`
           : `rolling it back failed too (${rollback}); PostgreSQL discards an open transaction when the session ends, so check the database (expected version ${shownVersion}) before running \`pulumi up\` again.`;
     } else {
+      await client.query("RESET lock_timeout; RESET statement_timeout").catch(() => undefined);
       outcome = up
         ? `it ran outside a transaction, so it was not rolled back and is not recorded as applied (version ${shownVersion}); undo what it changed by hand (e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY), fix the migration file and run \`pulumi up\` again.`
         : `it ran outside a transaction, so it was not rolled back and stays recorded as applied (version ${shownVersion}); check what it changed, fix the cause and run \`pulumi up\` again.`;
@@ -270,6 +319,68 @@ async function runStep(
       failure.sqlState,
     );
   }
+}
+
+/** What to do when a migration hit its lock or statement timeout; empty for any other error. */
+function timeoutAdvice(err: unknown, lockTimeoutMs: number, statementTimeoutSeconds: number): string {
+  const code = sqlStateOf(err);
+  if (code === "55P03") {
+    return ` (it waited longer than its lock_timeout of ${lockTimeoutMs} ms for a lock another session holds: find that session with \`SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY (SELECT pid FROM pg_locks WHERE NOT granted OR granted)\` and let it finish or end it with pg_terminate_backend(pid), then run \`pulumi up\` again; raise rollout:migrations.lockTimeoutMs or add \`-- rollout:lock-timeout-ms=<n>\` to the file only if waiting is safe)`;
+  }
+  if (code === "57014") {
+    return ` (it ran longer than its statement_timeout of ${statementTimeoutSeconds} s: make the statement faster (batch the backfill) or raise rollout:migrations.statementTimeoutSeconds, or add \`-- rollout:statement-timeout-seconds=<n>\` to the file, then run \`pulumi up\` again)`;
+  }
+  return "";
+}
+
+/** Records migrations up to `baseline.to` as applied without running them; returns their ids. */
+async function recordBaseline(
+  client: Client,
+  quoted: string,
+  options: MigrateOptions,
+  log: (line: string) => void,
+): Promise<string[]> {
+  const { baseline } = options;
+  if (!baseline) return [];
+  const plan = planMigrations(options.migrations, await selectApplied(client, quoted), baseline.to);
+  if (plan.direction === "down") {
+    throw new MigrationError(
+      `cannot baseline to ${baseline.to}: the database already records later migrations (up to ${currentVersion(await selectApplied(client, quoted))}); remove rollout:migrations.baseline or set it to the recorded version`,
+    );
+  }
+  const ids: string[] = [];
+  await client.query("BEGIN");
+  try {
+    for (const step of plan.steps) {
+      if (step.direction !== "up") continue;
+      const m = step.migration;
+      await client.query(
+        `INSERT INTO ${quoted} (id, name, checksum, release, down_sql, irreversible, duration_ms, baselined, note)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, true, $7)`,
+        [
+          m.id,
+          m.name,
+          m.checksum,
+          options.release,
+          m.down ?? null,
+          m.irreversible,
+          `baselined by ${baseline.by}: ${baseline.reason}`,
+        ],
+      );
+      ids.push(m.id);
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw new MigrationError(
+      `baselining to ${baseline.to} failed and was rolled back: ${describeDbError(err)}`,
+    );
+  }
+  if (ids.length > 0)
+    log(
+      `baselined ${ids.length} migration(s) up to ${baseline.to} without running them (${baseline.by}: ${baseline.reason})`,
+    );
+  return ids;
 }
 
 /** Why a verify query does not hold, or undefined when it does. */
@@ -377,9 +488,9 @@ async function selectApplied(client: Client, quoted: string): Promise<AppliedRec
     down_sql: string | null;
     irreversible: boolean;
     duration_ms: number;
-  }>(
-    `SELECT id, name, checksum, applied_at, release, down_sql, irreversible, duration_ms FROM ${quoted} ORDER BY id`,
-  );
+    baselined: boolean | null;
+    note: string | null;
+  }>(`SELECT * FROM ${quoted} ORDER BY id`);
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
@@ -389,6 +500,8 @@ async function selectApplied(client: Client, quoted: string): Promise<AppliedRec
     appliedAt: r.applied_at.toISOString(),
     release: r.release,
     durationMs: r.duration_ms,
+    ...(r.baselined ? { baselined: true } : {}),
+    ...(r.note ? { note: r.note } : {}),
   }));
 }
 
@@ -407,7 +520,7 @@ function sqlStateOf(err: unknown): string | undefined {
 }
 
 /** A database error as one clause: message, SQLSTATE, the line it points at, detail and hint. */
-function describeDbError(err: unknown, sql?: string, source?: string): string {
+function describeDbError(err: unknown, sql?: string, source?: string, firstLine = 1): string {
   if (!(err instanceof Error)) return String(err);
   const e = err as Error & { code?: string; position?: string; detail?: string; hint?: string };
   let text = e.message;
@@ -417,7 +530,7 @@ function describeDbError(err: unknown, sql?: string, source?: string): string {
     const before = Array.from(sql)
       .slice(0, Number(e.position) - 1)
       .join("");
-    text += ` at line ${before.split("\n").length}${source ? ` of ${source}` : ""}`;
+    text += ` at line ${before.split("\n").length + firstLine - 1}${source ? ` of ${source}` : ""}`;
   }
   if (e.detail) text += `; detail: ${e.detail}`;
   if (e.hint) text += `; hint: ${e.hint}`;

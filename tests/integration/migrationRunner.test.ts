@@ -23,8 +23,20 @@ import { query, targetDatabase } from "../support/stack";
 /** The record table the stack config defaults to (config/schema.ts). */
 const TABLE = "rollout_migrations";
 /** `migrate` with the table and lock timeout a stack gets by default, unless a test sets them. */
-const migrateAt = (options: Omit<MigrateOptions, "table" | "lockTimeoutSeconds"> & Partial<MigrateOptions>) =>
-  migrate({ table: TABLE, lockTimeoutSeconds: 30, ...options });
+const migrateAt = (
+  options: Omit<
+    MigrateOptions,
+    "table" | "lockTimeoutSeconds" | "migrationLockTimeoutMs" | "statementTimeoutSeconds"
+  > &
+    Partial<MigrateOptions>,
+) =>
+  migrate({
+    table: TABLE,
+    lockTimeoutSeconds: 30,
+    migrationLockTimeoutMs: 10_000,
+    statementTimeoutSeconds: 900,
+    ...options,
+  });
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

@@ -288,7 +288,7 @@ describe("planMigrations", () => {
     {
       name: "going down through a migration without down SQL",
       available: files,
-      applied: [applied("0001", { down: undefined }), applied("0002", { down: "  \n" })],
+      applied: [applied("0001", { down: undefined }), applied("0002", { down: undefined })],
       target: "none",
       problems: [
         "migration `0002_m0002` has no down SQL, so it cannot be reverted by a down script; to reach target 0000, restore the backup taken before it was applied instead",

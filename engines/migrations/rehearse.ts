@@ -1,0 +1,78 @@
+// The rehearsal before the real run: restore the release's verified backup into a scratch database,
+// apply the pending migrations there with their verify queries, revert them, and apply them again.
+// An off-by-one down script (one that drops the next migration's table) fails here, before the real
+// database changes. Plain functions only: dynamic providers are serialized by value.
+import { randomBytes } from "node:crypto";
+import { escapeIdentifier } from "pg";
+import { restorePostgresBackup } from "../backup";
+import { withClient } from "../postgres";
+import { currentVersion } from "./plan";
+import { migrate, MigrationError, readApplied, type MigrateOptions, type MigrateResult } from "./runner";
+
+/** What `rehearseMigrations` needs besides the options of the real run. */
+export interface RehearsalOptions extends MigrateOptions {
+  /** The verified backup of the database, taken just before; restored into the scratch database. */
+  readonly backup: { readonly backupPath: string; readonly backupSha256: string };
+}
+
+/** What each pass of the rehearsal did. */
+export interface RehearsalResult {
+  readonly scratchDatabase: string;
+  readonly passes: { readonly label: string; readonly result: MigrateResult }[];
+}
+
+/**
+ * Rehearses the move to `options.target` on a scratch copy; the scratch database is dropped
+ * whatever happens.
+ *
+ * @throws MigrationError naming the pass (apply, revert, apply again), the migration and the
+ *   direction; nothing on the real database has changed then.
+ */
+export async function rehearseMigrations(options: RehearsalOptions): Promise<RehearsalResult> {
+  const { connection } = options;
+  const log = options.log ?? (() => undefined);
+  const start = currentVersion(await readApplied(connection, options.table));
+  const scratchDatabase = `rollout_rehearse_${randomBytes(6).toString("hex")}`;
+  const scratch = { ...connection, database: scratchDatabase };
+  await withClient(connection, (c) =>
+    c.query(`CREATE DATABASE ${escapeIdentifier(scratchDatabase)} TEMPLATE template0`),
+  );
+  const passes: RehearsalResult["passes"][number][] = [];
+  try {
+    await restorePostgresBackup({
+      connection: scratch,
+      path: options.backup.backupPath,
+      expectedSha256: options.backup.backupSha256,
+    });
+    log(`rehearsal: backup restored into scratch database ${scratchDatabase} (at version ${start})`);
+    for (const [label, target] of [
+      ["apply", options.target],
+      ["revert", start],
+      ["apply again", options.target],
+    ] as const) {
+      try {
+        const result = await migrate({
+          ...options,
+          connection: scratch,
+          target,
+          log: (l) => log(`rehearsal ${label}: ${l}`),
+        });
+        passes.push({ label, result });
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new MigrationError(
+          `the rehearsal on a scratch copy of the backup failed in its "${label}" pass (${label === "revert" ? "down" : "up"}): ${why.replace(/ Fix .*$|; (?:undo|check) .*$/, "")}. Nothing ran on database \`${connection.database}\`: fix the migration's ${label === "revert" ? "down script" : "files"} and run \`pulumi up\` again`,
+          err instanceof MigrationError ? err.migration : undefined,
+          start,
+          err instanceof MigrationError ? err.sqlState : undefined,
+        );
+      }
+    }
+    log(`rehearsal passed: apply, revert and apply again on ${scratchDatabase}`);
+    return { scratchDatabase, passes };
+  } finally {
+    await withClient(connection, (c) =>
+      c.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(scratchDatabase)} WITH (FORCE)`),
+    ).catch(() => undefined);
+  }
+}
