@@ -14,9 +14,11 @@ import {
   MigrationError,
   MigrationPlanError,
   readApplied,
+  rehearseMigrations,
   type MigrateOptions,
   type Migration,
 } from "../../engines/migrations";
+import { takePostgresBackup } from "../../engines/backup";
 import type { PgConnection } from "../../engines/postgres";
 import { query, targetDatabase } from "../support/stack";
 
@@ -358,19 +360,29 @@ describe("migrate against PostgreSQL", () => {
       );
       assert.equal(await exists(db, "items_title_idx"), false);
 
-      // Two statements in one no-transaction file run as one implicit transaction, which
-      // PostgreSQL refuses for CREATE INDEX CONCURRENTLY; the message says nothing was rolled back.
+      // Two statements in one no-transaction file run one by one, each on its own; a failure names
+      // the statement, and the ones before it stay.
       const twoStatements = migrationsFrom({
         ...files,
         "0004_index_item_title.up.sql":
           "-- rollout:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\nCREATE INDEX CONCURRENTLY items_status_idx ON items (status);\n",
       });
+      await migrateAt({ connection: db, migrations: twoStatements, target: "0004", release: "1.2.0" });
+      assert.ok(await exists(db, "items_title_idx"));
+      assert.ok(await exists(db, "items_status_idx"));
+      await sql(db, "DROP INDEX items_status_idx");
+      await migrateAt({ connection: db, migrations: twoStatements, target: "0003", release: "1.1.0" });
+      const broken = migrationsFrom({
+        ...files,
+        "0004_index_item_title.up.sql":
+          "-- rollout:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\nCREATE INDEX CONCURRENTLY items_nope_idx ON items (nope);\n",
+      });
       await assert.rejects(
-        migrateAt({ connection: db, migrations: twoStatements, target: "0004", release: "1.2.0" }),
+        migrateAt({ connection: db, migrations: broken, target: "0004", release: "1.2.0" }),
         {
           name: "MigrationError",
           message: new RegExp(
-            "^applying migration `0004_index_item_title` failed: CREATE INDEX CONCURRENTLY cannot .* \\(SQLSTATE 25001\\); it ran outside a transaction, so it was not rolled back and is not recorded as applied \\(version 0003\\); ",
+            '^applying migration `0004_index_item_title` failed at statement 2 of 2 \\(line 3: `CREATE INDEX CONCURRENTLY items_nope_idx ON items \\(nope\\)`; statements 1-1 ran and stay\\): column "nope" does not exist \\(SQLSTATE 42703\\).*it ran outside a transaction, so it was not rolled back and is not recorded as applied \\(version 0003\\)',
           ),
         },
       );
@@ -401,4 +413,254 @@ describe("migrate against PostgreSQL", () => {
       );
       assert.equal(await exists(db, "tags"), false);
     }));
+
+  it("fails a migration that waits behind another session's lock, naming it, the timeout and the way out", () =>
+    withScratchDatabase(async (db) => {
+      const migrations = migrationsFrom(THREE);
+      await migrateAt({ connection: db, migrations, target: "0002", release: "1.0.0" });
+      const other = new Client(db);
+      await other.connect();
+      try {
+        // A long transaction that holds a lock on items, as a report query or a stuck session would.
+        await other.query("BEGIN");
+        await other.query("LOCK TABLE items IN ACCESS SHARE MODE");
+        const started = Date.now();
+        await assert.rejects(
+          migrateAt({
+            connection: db,
+            migrations,
+            target: "0003",
+            release: "1.1.0",
+            migrationLockTimeoutMs: 500,
+          }),
+          {
+            name: "MigrationError",
+            message: new RegExp(
+              "^applying migration `0003_add_item_status` failed: canceling statement due to lock timeout \\(SQLSTATE 55P03\\).* \\(it waited longer than its lock_timeout of 500 ms for a lock another session holds: .*pg_terminate_backend.*\\); it was rolled back and earlier migrations stay applied \\(version 0002\\)",
+            ),
+          },
+        );
+        assert.ok(Date.now() - started < 5000, "the migration must not hang behind the lock");
+        assert.deepEqual(await columnsOf(db, "items"), ["id", "title"], "nothing half-applied");
+        assert.deepEqual(
+          (await readApplied(db, TABLE)).map((r) => r.id),
+          ["0001", "0002"],
+        );
+      } finally {
+        await other.query("ROLLBACK");
+        await other.end();
+      }
+      // A statement over its statement_timeout fails the same way; a file may set its own.
+      const slow = migrationsFrom({
+        ...THREE,
+        "0004_slow.up.sql": "-- rollout:statement-timeout-seconds=1\nSELECT pg_sleep(3);\n",
+        "0004_slow.down.sql": "",
+      });
+      await assert.rejects(
+        migrateAt({ connection: db, migrations: slow, target: "0004", release: "1.2.0" }),
+        {
+          message:
+            /^applying migration `0004_slow` failed: canceling statement due to statement timeout \(SQLSTATE 57014\).*statement_timeout of 1 s/,
+        },
+      );
+      assert.equal((await readApplied(db, TABLE)).at(-1)?.id, "0003");
+    }));
+
+  it("applies and reverts a generated set of 300 with empty files, no-transaction files both ways and wide versions", () =>
+    withScratchDatabase(async (db) => {
+      const dir = generatedSet(300, { offByOneAt: undefined });
+      const migrations = loadMigrations(dir);
+      // 300 table migrations and, after 23 of them, a no-transaction index migration of its own.
+      assert.equal(migrations.length, 323);
+      assert.equal(migrations.filter((m) => m.noTransaction).length, 23);
+      assert.ok(migrations.filter((m) => m.down?.startsWith("-- rollout:no-transaction")).length === 23);
+      const up = await migrateAt({
+        connection: db,
+        migrations,
+        target: migrations.at(-1)!.id,
+        release: "big",
+      });
+      assert.equal(up.applied.length, 323);
+      assert.equal(up.version, migrations.at(-1)!.id);
+      const down = await migrateAt({ connection: db, migrations, target: "none", release: "big" });
+      assert.equal(down.reverted.length, 323);
+      assert.deepEqual(await readApplied(db, TABLE), []);
+      const left = await sql<{ n: number }>(
+        db,
+        "SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname <> 'rollout_migrations' AND relname NOT LIKE 'rollout_migrations%'",
+      );
+      assert.equal(left[0].n, 0, "every table and index is gone at the empty schema");
+    }));
+
+  it("rehearses on a scratch copy of the backup and catches an off-by-one down before the database changes", () =>
+    withScratchDatabase(async (db) => {
+      const dir = generatedSet(40, { offByOneAt: 25 });
+      const migrations = loadMigrations(dir);
+      const offByOne = migrations.find((m) => m.name.endsWith("_step_25"))!;
+      await migrateAt({ connection: db, migrations, target: migrations[9].id, release: "base" });
+      const backupDir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-rehearse-"));
+      dirs.push(backupDir);
+      const backup = await takePostgresBackup({
+        connection: db,
+        dir: backupDir,
+        stack: "rehearse",
+        release: "r1",
+        minBytes: 0,
+        expectTables: [],
+        keep: 0,
+      });
+      const options = {
+        connection: db,
+        migrations,
+        target: migrations.at(-1)!.id,
+        release: "r1",
+        table: TABLE,
+        lockTimeoutSeconds: 30,
+        migrationLockTimeoutMs: 10_000,
+        statementTimeoutSeconds: 900,
+        backup: { backupPath: backup.path, backupSha256: backup.sha256 },
+      };
+      await assert.rejects(rehearseMigrations(options), (err: Error) => {
+        assert.equal(err.name, "MigrationError");
+        assert.match(
+          err.message,
+          new RegExp(
+            `^the rehearsal on a scratch copy of the backup failed in its "apply again" pass \\(up\\): applying migration \`${offByOne.name}\` failed: relation "t_${offByOne.id}" already exists`,
+          ),
+        );
+        assert.match(err.message, /Nothing ran on database/);
+        return true;
+      });
+      assert.equal(
+        (await readApplied(db, TABLE)).at(-1)?.id,
+        migrations[9].id,
+        "the real database is where it was",
+      );
+      const scratch = await query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE 'rollout_rehearse_%'",
+      );
+      assert.equal(scratch[0].n, 0, "the scratch database is dropped");
+
+      fs.writeFileSync(path.join(dir, `${offByOne.name}.down.sql`), `DROP TABLE t_${offByOne.id};\n`);
+      const fixed = loadMigrations(dir);
+      const rehearsal = await rehearseMigrations({ ...options, migrations: fixed });
+      assert.deepEqual(
+        rehearsal.passes.map((p) => [p.label, p.result.applied.length + p.result.reverted.length]),
+        [
+          ["apply", migrations.length - 10],
+          ["revert", migrations.length - 10],
+          ["apply again", migrations.length - 10],
+        ],
+      );
+    }));
+
+  it("reads Flyway, dbmate and Sqitch layouts and runs them both ways", () =>
+    withScratchDatabase(async (db) => {
+      const layouts: Record<string, Record<string, string>> = {
+        flyway: {
+          "V1__create_a.sql": "CREATE TABLE a (id int);",
+          "U1__create_a.sql": "DROP TABLE a;",
+          "V1_1__index_a.sql": "CREATE INDEX CONCURRENTLY a_id ON a (id);",
+          "V1_1__index_a.sql.conf": "executeInTransaction=false\n",
+          "U1_1__index_a.sql": "DROP INDEX CONCURRENTLY a_id;",
+          "U1_1__index_a.sql.conf": "executeInTransaction=false\n",
+          "V2__noop.sql": "",
+          "U2__noop.sql": "",
+        },
+        dbmate: {
+          "20240101120000_create_b.sql":
+            "-- migrate:up\nCREATE TABLE b (id int);\n\n-- migrate:down\nDROP TABLE b;\n",
+          "20240102120000_index_b.sql":
+            "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY b_id ON b (id);\n-- migrate:down transaction:false\nDROP INDEX CONCURRENTLY b_id;\n",
+        },
+        sqitch: {
+          "sqitch.plan":
+            "%syntax-version=1.0.0\n%project=demo\n\ncreate_c 2024-01-01T00:00:00Z A <a@example.com> # c\n@v1 2024-01-01T00:00:00Z A <a@example.com>\nindex_c [create_c] 2024-01-02T00:00:00Z A <a@example.com> # index\n",
+          "deploy/create_c.sql": "-- Deploy demo:create_c\nBEGIN;\nCREATE TABLE c (id int);\nCOMMIT;\n",
+          "revert/create_c.sql": "BEGIN;\nDROP TABLE c;\nCOMMIT;\n",
+          "verify/create_c.sql": "BEGIN;\nSELECT id FROM c WHERE false;\nROLLBACK;\n",
+          "deploy/index_c.sql": "CREATE INDEX CONCURRENTLY c_id ON c (id);\n",
+          "revert/index_c.sql": "DROP INDEX CONCURRENTLY c_id;\n",
+        },
+      };
+      for (const [layout, files] of Object.entries(layouts)) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${layout}-`));
+        dirs.push(dir);
+        for (const [name, text] of Object.entries(files)) {
+          fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+          fs.writeFileSync(path.join(dir, name), text);
+        }
+        const migrations = loadMigrations(dir);
+        const table = `rec_${layout}`;
+        const up = await migrateAt({
+          connection: db,
+          migrations,
+          target: migrations.at(-1)!.id,
+          release: layout,
+          table,
+        });
+        assert.equal(up.applied.length, migrations.length, layout);
+        assert.ok(
+          migrations.some((m) => m.noTransaction),
+          `${layout} has a no-transaction migration`,
+        );
+        const down = await migrateAt({ connection: db, migrations, target: "none", release: layout, table });
+        assert.equal(down.reverted.length, migrations.length, layout);
+      }
+      assert.equal(await exists(db, "a"), false);
+      assert.equal(await exists(db, "b"), false);
+      assert.equal(await exists(db, "c"), false);
+    }));
 });
+
+/**
+ * A golang-migrate set of `count` migrations with 14-digit timestamp versions: each creates a table
+ * and an index; every 7th up is empty (its down drops nothing either), every 11th builds its index
+ * outside a transaction both ways. With `offByOneAt`, that migration's down drops the next one's
+ * table instead of its own, which only applying again after a revert (or a rehearsal) finds.
+ */
+function generatedSet(count: number, { offByOneAt }: { offByOneAt: number | undefined }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-generated-"));
+  dirs.push(dir);
+  const base = 20240101000000n;
+  for (let i = 0; i < count; i++) {
+    const id = String(base + BigInt(i) * 100n);
+    const name = `${id}_step_${i}`;
+    let up: string;
+    let down: string;
+    if (i % 7 === 3) {
+      up = "-- nothing to do in this release\n";
+      down = "";
+    } else if (i % 11 === 5) {
+      up = `CREATE TABLE t_${id} (id int);\n`;
+      down = `DROP TABLE t_${id};\n`;
+      fs.writeFileSync(
+        path.join(dir, `${id}_index_${i}.up.sql`),
+        "-- rollout:no-transaction\n" + `CREATE INDEX CONCURRENTLY IF NOT EXISTS i_${id} ON t_${id} (id);\n`,
+      );
+      // Its own version so the index migration runs right after the table.
+      fs.renameSync(
+        path.join(dir, `${id}_index_${i}.up.sql`),
+        path.join(dir, `${String(base + BigInt(i) * 100n + 50n)}_index_${i}.up.sql`),
+      );
+      fs.writeFileSync(
+        path.join(dir, `${String(base + BigInt(i) * 100n + 50n)}_index_${i}.down.sql`),
+        `-- rollout:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS i_${id};\n`,
+      );
+    } else {
+      up = `CREATE TABLE t_${id} (id serial PRIMARY KEY, label text);\nCREATE INDEX ON t_${id} (label);\n`;
+      down = `DROP TABLE t_${id};\n`;
+    }
+    fs.writeFileSync(path.join(dir, `${name}.up.sql`), up);
+    fs.writeFileSync(path.join(dir, `${name}.down.sql`), down);
+  }
+  if (offByOneAt !== undefined) {
+    const id = String(base + BigInt(offByOneAt) * 100n);
+    const next = String(base + BigInt(offByOneAt + 1) * 100n);
+    fs.writeFileSync(
+      path.join(dir, `${id}_step_${offByOneAt}.down.sql`),
+      `DROP TABLE IF EXISTS t_${next};\n`,
+    );
+  }
+  return dir;
+}
