@@ -159,7 +159,7 @@ describe("rollouts of the sample service", () => {
     const preview = await t.stack.preview({ diff: true });
     assert.match(
       preview.stdout,
-      /"apply 0003_add_item_status:".*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
+      /#001 apply 0003_add_item_status".*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
     );
     assert.match(preview.stdout, /sample-app:1\.0\.0"?\s*=>\s*"?sample-app:1\.1\.0/);
     const up = await t.stack.up({ message: "release 1.1.0" });
