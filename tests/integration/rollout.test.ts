@@ -77,7 +77,10 @@ describe("rollouts of the sample service", () => {
 
   it("1. a fresh rollout of 1.0.0: verified backup, schema at target, 1.0.0 serving, checks passed, full report", async () => {
     const preview = await t.stack.preview({ diff: true });
-    assert.match(preview.stdout, /"apply 0001_create_users_and_sessions:".*"\s+CREATE TABLE users \("/s);
+    assert.match(
+      preview.stdout,
+      /#001 apply 0001_create_users_and_sessions\s*: \[.*"\s+CREATE TABLE users \("/s,
+    );
     assert.equal(containerState(`${t.name}-app`), "", "preview must not start a container");
 
     const up = await t.stack.up({ message: "release 1.0.0" });
@@ -159,7 +162,7 @@ describe("rollouts of the sample service", () => {
     const preview = await t.stack.preview({ diff: true });
     assert.match(
       preview.stdout,
-      /#001 apply 0003_add_item_status".*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
+      /#001 apply 0003_add_item_status\s*: \[.*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
     );
     assert.match(preview.stdout, /sample-app:1\.0\.0"?\s*=>\s*"?sample-app:1\.1\.0/);
     const up = await t.stack.up({ message: "release 1.1.0" });
