@@ -20,8 +20,10 @@ export interface DatabaseBackupArgs {
   /** Backup root folder; files go to `<dir>/<stack>/`. */
   readonly dir: string;
   readonly stack: string;
-  /** The release id: one backup per release, taken again only when it changes. */
+  /** The release id, in the file name. */
   readonly release: string;
+  /** The release digest: one backup per release content, taken again only when it changes. */
+  readonly digest: string;
   /** A smaller dump fails verification. */
   readonly minBytes: number;
   /** Tables the dump must list besides every table the database has when the dump starts. */
@@ -34,7 +36,9 @@ export interface DatabaseBackupArgs {
   readonly offsite?: OffsiteCopyArgs;
 }
 
-type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite"> & { connection: PgConnection };
+type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest"> & {
+  connection: PgConnection;
+};
 
 const provider = runOnceProvider(async (inputs: BackupInputs) => {
   // A dump must hold every user table the database has when it starts, besides the expected ones.

@@ -109,7 +109,8 @@ export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t
         context: "sample-app",
         prepareCommand: "node build.mjs",
         prepareInputs: ["src", "build.mjs"],
-        baseImage: process.env.ROLLOUT_BASE_IMAGE ?? "rollout/node-base:local",
+        // As in Pulumi.dev.yaml: one tag names one build on the shared engine.
+        baseImage: "rollout/node-base:local",
       },
       env: { SEED_USER: "smoke" },
       secretEnv: { MAINTENANCE_TOKEN: "maintenanceToken", SEED_PASSWORD: "smokePassword" },
