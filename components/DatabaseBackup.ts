@@ -32,12 +32,16 @@ export interface DatabaseBackupArgs {
   readonly restoreTest: boolean;
   /** Newest backups of this stack to keep; 0 keeps all. */
   readonly keep: number;
+  /** Releases whose newest backup retention keeps whatever its age (a rollback's undone release). */
+  readonly protectReleases: readonly string[];
   /** Copy each backup to S3. @default no offsite copy */
   readonly offsite?: OffsiteCopyArgs;
 }
 
-type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest"> & {
+type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest" | "protectReleases"> & {
   connection: PgConnection;
+  /** Steers retention without being a reason to take the backup again. */
+  policy: { protectReleases: string[] };
 };
 
 const provider = runOnceProvider(async (inputs: BackupInputs) => {
@@ -45,7 +49,11 @@ const provider = runOnceProvider(async (inputs: BackupInputs) => {
   const present = await withClient(inputs.connection, async (client) =>
     (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
   );
-  return takePostgresBackup({ ...inputs, expectTables: [...new Set([...present, ...inputs.expectTables])] });
+  return takePostgresBackup({
+    ...inputs,
+    expectTables: [...new Set([...present, ...inputs.expectTables])],
+    protectReleases: inputs.policy.protectReleases,
+  });
 });
 
 /**
@@ -60,12 +68,17 @@ export class DatabaseBackup extends pulumi.ComponentResource {
 
   constructor(name: string, args: DatabaseBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super(STEPS.backup.token, name, {}, opts);
-    const { offsite, ...inputs } = args;
+    const { offsite, protectReleases, ...inputs } = args;
     const run = new RunOnce<BackupResult>(
       STEPS.backup,
       provider,
       `${name}-${STEPS.backup.suffix}`,
-      { ...inputs, dir: path.resolve(args.dir), expectTables: [...args.expectTables] },
+      {
+        ...inputs,
+        dir: path.resolve(args.dir),
+        expectTables: [...args.expectTables],
+        policy: { protectReleases: [...protectReleases] },
+      },
       { parent: this },
     );
     this.result = run.result;

@@ -157,6 +157,7 @@ export class Wiring {
       expectTables: backup.expectTables,
       restoreTest: backup.restoreTest,
       keep: backup.keep,
+      protectReleases: config.rollback ? [config.rollback.undoes] : [],
       offsite: backup.offsite,
     };
   }
