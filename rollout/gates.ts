@@ -7,10 +7,13 @@ import { evaluateWindow, type WindowVerdict } from "../engines/gates/maintenance
 
 /**
  * Refuses (update) or warns (preview) on a closed enforced window without an override and on every
- * missing approval. Returns the window verdict for the report, when the stack has a window.
+ * missing approval. A rollback has its own rules: outside the window it goes on with a written
+ * reason, and the approvals of the release it goes back to held when that release ran. Returns the
+ * window verdict for the report, when the stack has a window.
  */
 export function judgeProgramGates(
   config: RolloutConfig,
+  digest: string,
   when: { readonly now: Date; readonly dryRun: boolean },
   component: pulumi.Resource,
 ): WindowVerdict | undefined {
@@ -18,10 +21,32 @@ export function judgeProgramGates(
     if (when.dryRun) pulumi.log.warn(`${problem} (\`pulumi up\` will refuse). ${fix}`, component);
     else throw new pulumi.ResourceError(`${problem}. ${fix}`, component);
   };
+  const { release, rollback } = config;
+  pulumi.log.info(
+    `release ${release.id} has digest ${digest} (approvals name its first 12 digits or more)`,
+    component,
+  );
+  if (rollback && rollback.undoes === release.id) {
+    throw new pulumi.ResourceError(
+      `rollout:rollback says this update undoes release ${release.id}, which is the release it rolls out; ` +
+        "rollout:rollback is written by `npm run rollback`: remove it (`pulumi config rm rollout:rollback`) and run the rollback again",
+      component,
+    );
+  }
   const verdict = config.window ? evaluateWindow(config.window, when.now) : undefined;
   if (verdict && !verdict.open && config.window?.enforce) {
     if (config.override) {
       pulumi.log.warn(`${verdict.summary}; overridden: ${config.override.reason}`, component);
+    } else if (rollback?.reason) {
+      pulumi.log.warn(
+        `${verdict.summary}; rolling back ${rollback.undoes} anyway: ${rollback.reason}`,
+        component,
+      );
+    } else if (rollback) {
+      refuse(
+        `refusing to roll back ${rollback.undoes} outside the window without a reason: ${verdict.summary}`,
+        "Give the reason: `npm run rollback -- --reason '<why>'` (it lands in the report and the notice).",
+      );
     } else {
       refuse(
         `refusing to roll out: ${verdict.summary}`,
@@ -29,11 +54,11 @@ export function judgeProgramGates(
       );
     }
   }
-  for (const problem of approvalProblems(
-    config.approvals.required,
-    config.approvals.given,
-    config.release.id,
-  )) {
+  if (rollback) return verdict;
+  for (const problem of approvalProblems(config.approvals.required, config.approvals.given, {
+    id: release.id,
+    digest,
+  })) {
     refuse(`refusing to roll out: ${problem}`, "Record the approval, then run `pulumi up` again.");
   }
   return verdict;
