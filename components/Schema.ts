@@ -19,6 +19,7 @@ import {
   type MigrateResult,
   type Migration,
   type PlannedStep,
+  type RepairRecord,
 } from "../engines/migrations";
 import { withClient, type PgConnection } from "../engines/postgres";
 import { canonical, plain } from "./runOnce";
@@ -87,6 +88,17 @@ interface SchemaInputs {
   plan?: Record<string, string[]>;
   /** Set by a refresh that found the record table at another version than state: the drift. */
   recordedVersion?: string;
+  /** The repairs the record table holds (as check read them), so the next preview shows only new ones. */
+  repairs?: SeenRepair[];
+}
+
+/** A repair of an applied migration's record, as state keeps it. */
+interface SeenRepair {
+  readonly id: string;
+  readonly kind: RepairRecord["kind"];
+  readonly at: string;
+  /** The checksum (for `checksum`) or down SQL hash (for `down`) after the repair. */
+  readonly to: string;
 }
 
 interface SchemaOutputs extends Omit<SchemaInputs, "plan"> {
@@ -139,12 +151,20 @@ function stepLines(step: PlannedStep, notes: string[]): string[] {
 export async function describePlan(
   inputs: SchemaInputs,
   migrations: readonly Migration[],
-  stateTarget: string | undefined,
-): Promise<Record<string, string[]>> {
+  olds: Pick<SchemaInputs, "target" | "repairs"> | undefined,
+): Promise<{ plan: Record<string, string[]>; repairs: SeenRepair[] | undefined }> {
+  const stateTarget = olds?.target;
   let records: AppliedMigration[];
   let assumed: string | undefined;
+  let repairs: SeenRepair[] | undefined = olds?.repairs;
+  let repaired: { name: string; repair: RepairRecord }[] = [];
   try {
-    records = asApplied(await readApplied(inputs.connection, inputs.table));
+    const rows = await readApplied(inputs.connection, inputs.table);
+    records = asApplied(rows);
+    const all = rows.flatMap((r) => (r.repairs ?? []).map((repair) => ({ id: r.id, name: r.name, repair })));
+    const seen = new Set((olds?.repairs ?? []).map(repairKey));
+    repaired = all.filter((x) => !seen.has(repairKey({ id: x.id, ...x.repair })));
+    repairs = all.map((x) => ({ id: x.id, kind: x.repair.kind, at: x.repair.at, to: x.repair.to }));
   } catch (err) {
     const at = stateTarget ?? NO_MIGRATIONS;
     const version = resolveTarget(at, migrations) ?? NO_MIGRATIONS;
@@ -154,6 +174,14 @@ export async function describePlan(
   const plan: Record<string, string[]> = {};
   const key = (n: number, what: string) => `${inputs.release} #${String(n).padStart(3, "0")} ${what}`;
   if (assumed) plan[key(0, "note")] = [assumed];
+  for (const { name, repair } of repaired) {
+    plan[key(0, `repair ${name} ${repair.kind}`)] = [
+      repair.kind === "down"
+        ? `the stored down SQL was replaced from its file (sha256 ${repair.from.slice(0, 12) || "none"} -> ${repair.to.slice(0, 12)})`
+        : `the edited up file was accepted without running it (checksum ${repair.from.slice(0, 12)} -> ${repair.to.slice(0, 12)})`,
+      `by ${repair.by} at ${repair.at}: ${repair.reason}`,
+    ];
+  }
   let withBaseline = records;
   if (inputs.baseline) {
     const b = inputs.baseline;
@@ -207,8 +235,10 @@ export async function describePlan(
       `lint refused ${refused.length} statement(s) (rollout:migrations.requireLintAllow):\n  - ${refused.join("\n  - ")}`,
     );
   }
-  return plan;
+  return { plan, repairs };
 }
+
+const repairKey = (r: Pick<SeenRepair, "id" | "kind" | "at">) => `${r.id} ${r.kind} ${r.at}`;
 
 /** Tables the pending steps touch that hold at least `largeTableRows` rows by the planner's estimate. */
 async function largeTables(inputs: SchemaInputs, steps: PlannedStep[]): Promise<Set<string> | undefined> {
@@ -290,22 +320,41 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
         failures: [{ property: "target", reason: unknownTargetMessage(news.target, known) }],
       };
     }
-    let plan: Record<string, string[]>;
+    let described: Awaited<ReturnType<typeof describePlan>>;
     try {
-      plan = await describePlan(news, full, olds?.target);
+      described = await describePlan(news, full, olds);
     } catch (err) {
       const message = err instanceof MigrationPlanError ? err.message : (err as Error).message;
       return { inputs: news, failures: [{ property: "migrations", reason: message }] };
     }
-    return { inputs: plain({ ...news, migrations: news.migrations.map(summaryOf), plan }) };
+    const { plan, repairs } = described;
+    return {
+      inputs: plain({
+        ...news,
+        migrations: news.migrations.map(summaryOf),
+        plan,
+        ...(repairs && repairs.length > 0 ? { repairs } : {}),
+      }),
+    };
   },
   async diff(_id, olds, news) {
     // An applied migration edited on disk fails preview here too, when check could not read the table.
-    const problems = checksumProblems(news.migrations as Migration[], olds.applied ?? []);
+    // An edit accepted with `accept-checksum` since that state was written is not one.
+    const accepted = new Map(
+      (news.repairs ?? []).filter((r) => r.kind === "checksum").map((r) => [r.id, r.to]),
+    );
+    const stateApplied = (olds.applied ?? []).map((a) => ({
+      ...a,
+      checksum: accepted.get(a.id) ?? a.checksum,
+    }));
+    const problems = checksumProblems(news.migrations as Migration[], stateApplied);
     if (problems.length > 0) throw new Error(problems.join("\n"));
     // Something to run (the record table, the truth, is not at the target) is a change, whatever
     // state says: after a crash between a COMMIT and the state write, the same inputs still move on.
-    const pending = Object.keys(news.plan ?? {}).some((k) => !/ #000 /.test(k) || k.endsWith(" baseline"));
+    // A repair recorded since the last update is one too, so state takes the repaired record.
+    const pending = Object.keys(news.plan ?? {}).some(
+      (k) => !/ #000 /.test(k) || k.endsWith(" baseline") || / #000 repair /.test(k),
+    );
     const sameMigrations =
       canonical((olds.migrations ?? []).map(summaryOf)) === canonical(news.migrations.map(summaryOf));
     const changed = SCHEMA_KEYS.filter((k) => canonical(olds[k]) !== canonical(news[k]));

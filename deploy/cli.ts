@@ -52,7 +52,8 @@ interface Options {
   yes: boolean;
 }
 
-async function openStack(stackName: string): Promise<Stack> {
+/** The stack as the commands open it (the dev stack with its fixed backend and passphrase). */
+export async function openStack(stackName: string): Promise<Stack> {
   // The dev stack's backend and passphrase are fixed and documented; other stacks bring their own.
   if (stackName === "dev" && !process.env.PULUMI_BACKEND_URL) {
     process.env.PULUMI_BACKEND_URL = `file://${ROOT}/.pulumi-state`;

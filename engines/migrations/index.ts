@@ -4,3 +4,4 @@ export * from "./runner";
 export * from "./statements";
 export * from "./lint";
 export * from "./rehearse";
+export * from "./repair";

@@ -107,7 +107,7 @@ export function checksumProblems(
     const file = byId.get(a.id);
     if (!file || file.checksum === a.checksum) return [];
     return [
-      `migration \`${file.name}\` was applied with checksum ${short(a.checksum)}, the file now hashes to ${short(file.checksum)}; write a new migration instead of editing an applied one`,
+      `migration \`${file.name}\` was applied with checksum ${short(a.checksum)}, the file now hashes to ${short(file.checksum)}; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with \`npm run migrations -- accept-checksum --stack STACK --migration ${file.name} --reason TEXT\``,
     ];
   });
 }

@@ -78,8 +78,24 @@ export interface AppliedRecord extends AppliedMigration {
   readonly durationMs: number;
   /** Recorded by a baseline, never run by this tool. @default false */
   readonly baselined?: boolean;
-  /** Who baselined or repaired it, and why. */
+  /** Who baselined it, and why. */
   readonly note?: string;
+  /** Repairs recorded since it was applied, oldest first. @default none */
+  readonly repairs?: RepairRecord[];
+}
+
+/** One repair of an applied migration's record (`npm run migrations -- repair-down|accept-checksum`). */
+export interface RepairRecord {
+  /** `down`: the stored down SQL was replaced from the file; `checksum`: an edited up file was accepted. */
+  readonly kind: "down" | "checksum";
+  readonly by: string;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly reason: string;
+  /** sha256 (hex) of the stored down SQL, or the recorded checksum, before the repair ("" for none). */
+  readonly from: string;
+  /** The same after the repair. */
+  readonly to: string;
 }
 
 /** A migration run that failed; earlier steps stay applied and recorded. */
@@ -127,7 +143,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const { table } = options;
   const quoted = quoteTable(table);
   const log = options.log ?? (() => undefined);
-  const client = await connect(options.connection, `rollout ${options.release}`, log);
+  const client = await connectMigrationClient(options.connection, `rollout ${options.release}`, log);
   const key = advisoryLockKey(table);
   let locked = false;
   try {
@@ -145,15 +161,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         duration_ms integer NOT NULL
       )`,
     );
-    // Columns added after the first release, so tables created by it gain them in place.
-    await client.query(
-      `ALTER TABLE ${quoted} ADD COLUMN IF NOT EXISTS baselined boolean NOT NULL DEFAULT false,
-         ADD COLUMN IF NOT EXISTS note text`,
-    );
+    await addLaterColumns(client, quoted);
     const baselined = options.baseline ? await recordBaseline(client, quoted, options, log) : [];
     const applied = (await selectApplied(client, quoted)).map((r): AppliedMigration => {
       const kept = options.downFor?.[r.id];
-      const down = kept?.down ?? r.down;
+      // A down repaired in the record table (`npm run migrations -- repair-down`) wins over state's copy.
+      const repaired = r.repairs?.some((x) => x.kind === "down") ?? false;
+      const down = repaired ? r.down : (kept?.down ?? r.down);
       return {
         id: r.id,
         name: r.name,
@@ -200,7 +214,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
  */
 export async function readApplied(connection: PgConnection, table: string): Promise<AppliedRecord[]> {
   const quoted = quoteTable(table);
-  const client = await connect(connection, "rollout", () => undefined);
+  const client = await connectMigrationClient(connection, "rollout", () => undefined);
   try {
     const { rows } = await client.query<{ present: boolean }>(
       "SELECT to_regclass($1) IS NOT NULL AS present",
@@ -403,7 +417,8 @@ async function verifyProblem(client: Client, check: VerifyQuery): Promise<string
 }
 
 /** A connection whose drop is logged; a failure to connect is a MigrationError (nothing was changed). */
-async function connect(
+/** A client for migrating, its connection errors logged; a failure to connect is a MigrationError. */
+export async function connectMigrationClient(
   connection: PgConnection,
   applicationName: string,
   log: (line: string) => void,
@@ -483,7 +498,17 @@ export async function acquireLock(
   );
 }
 
-async function selectApplied(client: Client, quoted: string): Promise<AppliedRecord[]> {
+/** Columns added after the first release, so record tables created by it gain them in place. */
+export async function addLaterColumns(client: Client, quoted: string): Promise<void> {
+  await client.query(
+    `ALTER TABLE ${quoted} ADD COLUMN IF NOT EXISTS baselined boolean NOT NULL DEFAULT false,
+       ADD COLUMN IF NOT EXISTS note text,
+       ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]'::jsonb`,
+  );
+}
+
+/** The record table's rows, by id; the later columns may be missing in a table nobody migrated since. */
+export async function selectApplied(client: Client, quoted: string): Promise<AppliedRecord[]> {
   const { rows } = await client.query<{
     id: string;
     name: string;
@@ -495,6 +520,7 @@ async function selectApplied(client: Client, quoted: string): Promise<AppliedRec
     duration_ms: number;
     baselined: boolean | null;
     note: string | null;
+    repairs?: RepairRecord[] | null;
   }>(`SELECT * FROM ${quoted} ORDER BY id`);
   return rows.map((r) => ({
     id: r.id,
@@ -507,10 +533,12 @@ async function selectApplied(client: Client, quoted: string): Promise<AppliedRec
     durationMs: r.duration_ms,
     ...(r.baselined ? { baselined: true } : {}),
     ...(r.note ? { note: r.note } : {}),
+    ...(r.repairs && r.repairs.length > 0 ? { repairs: r.repairs } : {}),
   }));
 }
 
-function quoteTable(table: string): string {
+/** The record table's name quoted for SQL; throws a MigrationError for a name that is not one. */
+export function quoteTable(table: string): string {
   if (!TABLE_NAME.test(table)) {
     throw new MigrationError(
       `migrations table \`${table}\` is not a valid table name; use lowercase letters, digits and _ (optionally \`schema.table\`)`,

@@ -406,7 +406,7 @@ describe("migrate against PostgreSQL", () => {
           assert.ok(err instanceof MigrationPlanError, String(err));
           assert.equal(
             err.message,
-            `migration \`0001_create_items\` was applied with checksum ${migrations[0].checksum.slice(0, 12)}…, the file now hashes to ${edited[0].checksum.slice(0, 12)}…; write a new migration instead of editing an applied one`,
+            `migration \`0001_create_items\` was applied with checksum ${migrations[0].checksum.slice(0, 12)}…, the file now hashes to ${edited[0].checksum.slice(0, 12)}…; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with \`npm run migrations -- accept-checksum --stack STACK --migration 0001_create_items --reason TEXT\``,
           );
           return true;
         },

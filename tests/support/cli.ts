@@ -23,10 +23,24 @@ export function cli(
   args: string[],
   onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
 ): Promise<Cli> {
+  return command("cli.ts", t, args, onOutput);
+}
+
+/** Runs deploy/migrations.ts (`npm run migrations`) as `cli` runs deploy/cli.ts. */
+export function migrationsCli(t: TestStack, args: string[]): Promise<Cli> {
+  return command("migrations.ts", t, args);
+}
+
+function command(
+  script: string,
+  t: TestStack,
+  args: string[],
+  onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
+): Promise<Cli> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", path.join(ROOT, "deploy", "cli.ts"), ...args, "--stack", t.name],
+      ["--import", "tsx", path.join(ROOT, "deploy", script), ...args, "--stack", t.name],
       {
         cwd: ROOT,
         env: {

@@ -228,7 +228,7 @@ describe("planMigrations", () => {
       applied: [applied("0001"), applied("0002", { checksum: "1a2b3c4d5e6f7a8b9c0d" })],
       target: "0002",
       problems: [
-        "migration `0002_m0002` was applied with checksum 1a2b3c4d5e6f…, the file now hashes to 9f8e7d6c5b4a…; write a new migration instead of editing an applied one",
+        "migration `0002_m0002` was applied with checksum 1a2b3c4d5e6f…, the file now hashes to 9f8e7d6c5b4a…; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with `npm run migrations -- accept-checksum --stack STACK --migration 0002_m0002 --reason TEXT`",
       ],
     },
     {
@@ -237,7 +237,7 @@ describe("planMigrations", () => {
       applied: [applied("0001")],
       target: "none",
       problems: [
-        "migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to changed; write a new migration instead of editing an applied one",
+        "migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to changed; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with `npm run migrations -- accept-checksum --stack STACK --migration 0001_m0001 --reason TEXT`",
       ],
     },
     {
@@ -311,7 +311,7 @@ describe("planMigrations", () => {
       {
         message:
           "the migration plan has 2 problems:\n" +
-          "  - migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to x; write a new migration instead of editing an applied one\n" +
+          "  - migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to x; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with `npm run migrations -- accept-checksum --stack STACK --migration 0001_m0001 --reason TEXT`\n" +
           "  - target `0007` is not a known migration id; known ids: 0001, 0002 (or `none` for no migrations); set the target to one of them",
       },
     );
@@ -333,8 +333,8 @@ describe("checksumProblems", () => {
         [applied("0002"), applied("0001")],
       ),
       [
-        "migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to aaaaaaaaaaaa…; write a new migration instead of editing an applied one",
-        "migration `0002_m0002` was applied with checksum sum-0002, the file now hashes to bbbbbbbbbbbb…; write a new migration instead of editing an applied one",
+        "migration `0001_m0001` was applied with checksum sum-0001, the file now hashes to aaaaaaaaaaaa…; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with `npm run migrations -- accept-checksum --stack STACK --migration 0001_m0001 --reason TEXT`",
+        "migration `0002_m0002` was applied with checksum sum-0002, the file now hashes to bbbbbbbbbbbb…; write a new migration instead of editing an applied one, or, when the edit changes nothing the database needs, accept it with `npm run migrations -- accept-checksum --stack STACK --migration 0002_m0002 --reason TEXT`",
       ],
     );
   });

@@ -1,0 +1,151 @@
+// Repairs of an applied migration's record, without editing the database by hand
+// (`npm run migrations -- --help`):
+//
+//   npm run migrations -- repair-down     --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+//   npm run migrations -- accept-checksum --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+//
+// Both read the stack's config through the program's loader, change one row of the record table
+// under the migration lock, and record who, when and why in that row; the next preview of the stack
+// shows the repair and the next `up` takes it into state.
+//
+// Exit codes as deploy/cli.ts: 0 done; 1 failed; 2 refused, nothing changed.
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import {
+  acceptChecksum,
+  loadMigrations,
+  MigrationFilesError,
+  repairDown,
+  RepairRefused,
+  type RepairResult,
+} from "../engines/migrations";
+import { EXIT, openStack } from "./cli";
+import { firstLine } from "./run";
+import { readStackConfig, Refusal } from "./stackConfig";
+
+const ROOT = path.resolve(__dirname, "..");
+
+const COMMANDS = {
+  "repair-down": {
+    run: repairDown,
+    help: `npm run migrations -- repair-down --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+  Replaces the down SQL stored for an applied migration with its down file as it is now (a down
+  that was wrong when it was applied). Nothing runs; the record table keeps who, when and why.`,
+  },
+  "accept-checksum": {
+    run: acceptChecksum,
+    help: `npm run migrations -- accept-checksum --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+  Accepts an edited up file of an applied migration (a comment, formatting): its record takes the
+  file's checksum, so plans stop refusing it. The edited SQL is not run; a change the database needs
+  is a new migration. The record table keeps who, when, why and both checksums.`,
+  },
+} as const;
+type Command = keyof typeof COMMANDS;
+
+const EXIT_HELP = "Exit codes: 0 done, 1 failed, 2 refused (nothing changed).";
+const ALL_HELP = `${Object.values(COMMANDS)
+  .map((c) => c.help)
+  .join("\n\n")}
+  --by NAME   who repairs (default: the operating-system user)
+  The next preview of the stack shows the repair; the next up records it in state.`;
+
+function say(line: string): void {
+  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h") {
+    process.stdout.write(`${ALL_HELP}\n\n${EXIT_HELP}\n`);
+    return EXIT.done;
+  }
+  if (!(command in COMMANDS)) {
+    throw new Refusal(`unknown command ${JSON.stringify(command)}; use repair-down or accept-checksum`);
+  }
+  const { run, help } = COMMANDS[command as Command];
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        stack: { type: "string", default: "dev" },
+        migration: { type: "string" },
+        reason: { type: "string" },
+        by: { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new Refusal(`${(err as Error).message}\n\n${help}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${help}\n\n${EXIT_HELP}\n`);
+    return EXIT.done;
+  }
+  if (!values.migration)
+    throw new Refusal(`--migration is required: the id or name of an applied migration\n\n${help}`);
+  if (!values.reason?.trim()) {
+    throw new Refusal(
+      `--reason is required: why the record is changed (it is kept with the repair)\n\n${help}`,
+    );
+  }
+  const by = values.by ?? os.userInfo().username;
+
+  const stack = await openStack(values.stack!);
+  const { config, secrets } = await readStackConfig(stack);
+  if (!config.migrations) {
+    throw new Refusal(
+      `the stack ${stack.name} has no rollout:migrations, so it records no migrations to repair`,
+    );
+  }
+  const dir = path.resolve(ROOT, config.migrations.dir);
+  const wanted = values.migration;
+  const migration = loadMigrations(dir).find((m) => m.name === wanted || m.id === wanted);
+  if (!migration) {
+    throw new Refusal(
+      `--migration ${JSON.stringify(wanted)} is not a migration in ${dir}; pass its id or its name as a preview of the stack names it`,
+    );
+  }
+  const result: RepairResult = await run({
+    connection: {
+      host: config.database.host,
+      port: config.database.port,
+      database: config.database.database,
+      user: config.database.adminUser,
+      password: secrets.databasePassword,
+      sslMode: config.database.sslMode,
+    },
+    table: config.migrations.table,
+    lockTimeoutSeconds: config.migrations.lockTimeoutSeconds,
+    migration,
+    by,
+    reason: values.reason,
+  });
+  say(
+    result.kind === "down"
+      ? `the down SQL stored for ${result.name} now is its down file's (sha256 ${result.from.slice(0, 12) || "none"} -> ${result.to.slice(0, 12)})`
+      : `the record of ${result.name} now accepts its edited up file (checksum ${result.from.slice(0, 12)} -> ${result.to.slice(0, 12)}); the edit was not run`,
+  );
+  say(`recorded in ${config.migrations.table} by ${result.by} at ${result.at}: ${result.reason}`);
+  say(`the next preview of ${stack.name} shows the repair; the next up records it in state`);
+  return EXIT.done;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      const refused =
+        err instanceof Refusal || err instanceof RepairRefused || err instanceof MigrationFilesError;
+      const text = refused
+        ? err.message
+        : process.env.ROLLOUT_DEBUG
+          ? (err.stack ?? err.message)
+          : firstLine(err);
+      process.stderr.write(`error: ${text}\n`);
+      process.exit(refused ? EXIT.refused : EXIT.failed);
+    },
+  );
+}
