@@ -118,7 +118,7 @@ export interface MaintenanceModeArgs {
  */
 export const MaintenanceMode = step<MaintenanceModeArgs, MaintenanceResult>(
   STEPS.maintenanceMode,
-  async (i) => switchMaintenance(i.call as MaintenanceCall, i.state),
+  async (i) => switchMaintenance(i.call as MaintenanceCall, i.state, i.policy),
 );
 export type MaintenanceMode = InstanceType<typeof MaintenanceMode>;
 

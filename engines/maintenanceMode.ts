@@ -39,7 +39,7 @@ export interface MaintenancePolicy {
 export async function switchMaintenance(
   call: MaintenanceCall,
   state: "on" | "off",
-  policy: MaintenancePolicy = { rollback: false },
+  policy: MaintenancePolicy,
 ): Promise<MaintenanceResult> {
   const emergency = policy.rollback && state === "on";
   const at = new Date().toISOString();
