@@ -59,12 +59,15 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Reh
         });
         passes.push({ label, result });
       } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
+        // Read the message as a field: in a dynamic provider the classes are serialized copies, so
+        // the error thrown by `migrate` need not be an instance of this module's Error.
+        const message = (err as { message?: unknown } | null)?.message;
+        const why = typeof message === "string" ? message : String(err);
         throw new MigrationError(
           `the rehearsal on a scratch copy of the backup failed in its "${label}" pass (${label === "revert" ? "down" : "up"}): ${why.replace(/ Fix .*$|; (?:undo|check) .*$/, "")}. Nothing ran on database \`${connection.database}\`: fix the migration's ${label === "revert" ? "down script" : "files"} and run \`pulumi up\` again`,
-          err instanceof MigrationError ? err.migration : undefined,
+          (err as Partial<MigrationError>).migration,
           start,
-          err instanceof MigrationError ? err.sqlState : undefined,
+          (err as Partial<MigrationError>).sqlState,
         );
       }
     }
