@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import {
   checksumProblems,
   compareVersions,
@@ -68,8 +69,12 @@ export interface MigrationSummary {
 interface SchemaInputs {
   connection: PgConnection;
   dir: string;
-  /** Full migrations from the program; check() keeps only their summaries. */
-  migrations: (Migration | MigrationSummary)[];
+  /**
+   * Full migrations from the program; check() keeps only a digest of the folder (`folderDigest`),
+   * so neither state nor the preview carries a line per migration. State written before keeps an
+   * array here.
+   */
+  migrations: (Migration | MigrationSummary)[] | string;
   target: string;
   release: string;
   table: string;
@@ -86,6 +91,13 @@ interface SchemaInputs {
    * other, its SQL one line per element (the diff display shortens multi-line strings).
    */
   plan?: Record<string, string[]>;
+  /**
+   * True in a preview, false in an update: an update stores no plan, so the next preview shows its
+   * plan alone rather than beside the removal of the last one. @default true
+   */
+  showPlan?: boolean;
+  /** How many plan entries are work (steps, a baseline, a repair): the diff's "something to run". */
+  pending?: number;
   /** Set by a refresh that found the record table at another version than state: the drift. */
   recordedVersion?: string;
   /** The repairs the record table holds (as check read them), so the next preview shows only new ones. */
@@ -101,7 +113,7 @@ interface SeenRepair {
   readonly to: string;
 }
 
-interface SchemaOutputs extends Omit<SchemaInputs, "plan"> {
+interface SchemaOutputs extends Omit<SchemaInputs, "plan" | "showPlan" | "pending"> {
   /** What the record table holds after the run, down SQL included: the way back. */
   applied: AppliedMigration[];
   version: string;
@@ -112,6 +124,19 @@ interface SchemaOutputs extends Omit<SchemaInputs, "plan"> {
 
 /** The keys whose change alone means an update, compared as an older state recorded them. */
 const SCHEMA_KEYS = ["connection", "target", "release", "table", "lockTimeoutSeconds"] as const;
+
+/**
+ * The folder in one line that changes when any migration's id, name or up SQL does, e.g.
+ * `346 migration(s) 0001..0346, sha256 1a2b…`. An array from an older state is digested the same way.
+ */
+export function folderDigest(migrations: readonly (Migration | MigrationSummary)[] | string): string {
+  if (typeof migrations === "string") return migrations;
+  const hash = createHash("sha256")
+    .update(canonical(migrations.map(summaryOf)))
+    .digest("hex");
+  const span = migrations.length > 0 ? ` ${migrations[0].id}..${migrations.at(-1)!.id}` : "";
+  return `${migrations.length} migration(s)${span}, sha256 ${hash}`;
+}
 
 const summaryOf = (m: Migration | MigrationSummary): MigrationSummary => ({
   id: m.id,
@@ -238,6 +263,13 @@ export async function describePlan(
   return { plan, repairs };
 }
 
+/** Plan entries that are work: the steps, a baseline and repairs (not notes). */
+function pendingEntries(plan: Record<string, string[]> | undefined): number {
+  return Object.keys(plan ?? {}).filter(
+    (k) => !/ #000 /.test(k) || k.endsWith(" baseline") || / #000 repair /.test(k),
+  ).length;
+}
+
 const repairKey = (r: Pick<SeenRepair, "id" | "kind" | "at">) => `${r.id} ${r.kind} ${r.at}`;
 
 /** Tables the pending steps touch that hold at least `largeTableRows` rows by the planner's estimate. */
@@ -259,11 +291,10 @@ async function largeTables(inputs: SchemaInputs, steps: PlannedStep[]): Promise<
 /** The migrations `up` runs, read again from the folder; they must be the ones the preview showed. */
 function migrationsToRun(inputs: SchemaInputs): Migration[] {
   const files = loadMigrations(inputs.dir);
-  const byId = new Map(files.map((m) => [m.id, m]));
-  const changed = inputs.migrations.filter((m) => byId.get(m.id)?.checksum !== m.checksum && byId.has(m.id));
-  if (changed.length > 0 || files.length !== inputs.migrations.filter((m) => byId.has(m.id)).length) {
+  const now = folderDigest(files);
+  if (now !== folderDigest(inputs.migrations)) {
     throw new Error(
-      `the migration files in ${inputs.dir} changed between the preview and this update (${changed.map((m) => m.name).join(", ") || "files added"}); run \`pulumi up\` again to review and apply what is there now`,
+      `the migration files in ${inputs.dir} changed between the preview and this update (${folderDigest(inputs.migrations)} then, ${now} now); run \`pulumi up\` again to review and apply what is there now`,
     );
   }
   return files;
@@ -271,8 +302,8 @@ function migrationsToRun(inputs: SchemaInputs): Migration[] {
 
 async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
   const startedAt = new Date().toISOString();
-  const { plan: _plan, ...kept } = inputs;
-  void _plan;
+  const { plan: _plan, showPlan: _show, pending: _pending, ...kept } = inputs;
+  void [_plan, _show, _pending];
   const migrations = migrationsToRun(inputs);
   const options = {
     connection: inputs.connection,
@@ -293,7 +324,7 @@ async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Prom
   const applied = asApplied(await readApplied(inputs.connection, inputs.table));
   return plain({
     ...kept,
-    migrations: inputs.migrations.map(summaryOf),
+    migrations: folderDigest(inputs.migrations),
     applied,
     version: lastRun.version,
     lastRun,
@@ -312,7 +343,8 @@ function driftedInputs(props: SchemaOutputs, recordedVersion: string): SchemaOut
 // Dynamic providers are serialized into state by value: only plain functions from modules above.
 const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
   async check(olds, news) {
-    const full = news.migrations.filter((m): m is Migration => "up" in m);
+    const full =
+      typeof news.migrations === "string" ? [] : news.migrations.filter((m): m is Migration => "up" in m);
     const known = [...full];
     if (resolveTarget(news.target, known) === undefined) {
       return {
@@ -328,11 +360,14 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
       return { inputs: news, failures: [{ property: "migrations", reason: message }] };
     }
     const { plan, repairs } = described;
+    const { plan: _shown, ...rest } = news;
+    void _shown;
     return {
       inputs: plain({
-        ...news,
-        migrations: news.migrations.map(summaryOf),
-        plan,
+        ...rest,
+        migrations: folderDigest(news.migrations),
+        ...(news.showPlan === false ? {} : { plan }),
+        pending: pendingEntries(plan),
         ...(repairs && repairs.length > 0 ? { repairs } : {}),
       }),
     };
@@ -347,16 +382,13 @@ const provider: pulumi.dynamic.ResourceProvider<SchemaInputs, SchemaOutputs> = {
       ...a,
       checksum: accepted.get(a.id) ?? a.checksum,
     }));
-    const problems = checksumProblems(news.migrations as Migration[], stateApplied);
+    const problems = checksumProblems(loadMigrations(news.dir), stateApplied);
     if (problems.length > 0) throw new Error(problems.join("\n"));
     // Something to run (the record table, the truth, is not at the target) is a change, whatever
     // state says: after a crash between a COMMIT and the state write, the same inputs still move on.
     // A repair recorded since the last update is one too, so state takes the repaired record.
-    const pending = Object.keys(news.plan ?? {}).some(
-      (k) => !/ #000 /.test(k) || k.endsWith(" baseline") || / #000 repair /.test(k),
-    );
-    const sameMigrations =
-      canonical((olds.migrations ?? []).map(summaryOf)) === canonical(news.migrations.map(summaryOf));
+    const pending = (news.pending ?? pendingEntries(news.plan)) > 0;
+    const sameMigrations = folderDigest(olds.migrations ?? []) === folderDigest(news.migrations);
     const changed = SCHEMA_KEYS.filter((k) => canonical(olds[k]) !== canonical(news[k]));
     return { changes: pending || !sameMigrations || changed.length > 0 };
   },
@@ -445,6 +477,7 @@ export class Schema extends pulumi.ComponentResource {
         largeTableRows: args.largeTableRows,
         baseline: args.baseline,
         rehearsal: args.rehearsal,
+        showPlan: pulumi.runtime.isDryRun(),
         plan: undefined,
       },
       { parent: this },
