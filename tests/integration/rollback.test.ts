@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, descendants, matchOut, tail, webhookListener, type Cli } from "../support/cli";
+import { cli, killTree, matchOut, spawnUp, stackEnv, tail, webhookListener, type Cli } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { createTestStack, query, sampleConfig, type Release, type TestStack } from "../support/stack";
 
@@ -172,16 +172,8 @@ describe("rollback and deploy", () => {
     await release("1.2.0", `${t.name}-slow`, (c) => {
       c["rollout:release"].schemaTarget = "0005";
     });
-    const env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: t.backendUrl,
-      PULUMI_CONFIG_PASSPHRASE: "integration-test",
-    };
-    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"], {
-      cwd: ROOT,
-      env,
-      detached: true,
-    });
+    const env = stackEnv(t);
+    const child = spawnUp(t);
     // Wait until the migration is inside pg_sleep, then kill the whole process group.
     const deadline = Date.now() + 180_000;
     for (;;) {
@@ -194,14 +186,7 @@ describe("rollback and deploy", () => {
     }
     // A crash takes every process of the run with it: the CLI, its language host and the provider
     // host that holds the database session.
-    for (const pid of [...descendants(child.pid!), child.pid!]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((resolve) => child.on("close", resolve));
+    await killTree(child);
 
     // The transaction died with its connection: nothing half-applied, 0004 still the version.
     const deadline2 = Date.now() + 30_000;

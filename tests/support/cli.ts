@@ -100,3 +100,35 @@ export async function webhookListener() {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   return { received, url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
+
+/** The environment the pulumi CLI needs for the test stack's own backend. */
+export const stackEnv = (t: TestStack): NodeJS.ProcessEnv => ({
+  ...process.env,
+  PULUMI_BACKEND_URL: t.backendUrl,
+  PULUMI_CONFIG_PASSPHRASE: "integration-test",
+});
+
+/** `pulumi up` of the test stack in a process group of its own, so a test can kill all of it. */
+export function spawnUp(t: TestStack): ReturnType<typeof spawn> {
+  return spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"], {
+    cwd: ROOT,
+    env: stackEnv(t),
+    detached: true,
+  });
+}
+
+/**
+ * kill -9 of a whole run, as a crash takes it: the CLI, its language host and the provider host
+ * that holds the database session. Resolves once the CLI is gone.
+ */
+export async function killTree(child: ReturnType<typeof spawn>): Promise<void> {
+  const closed = new Promise((resolve) => child.on("close", resolve));
+  for (const pid of [...descendants(child.pid!), child.pid!]) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await closed;
+}
