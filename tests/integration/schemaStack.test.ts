@@ -3,13 +3,13 @@
 // stopping a full `pulumi up` before the target changes. One stack, in order, as an operator meets
 // them; the sample service's own migrations plus a few files each test writes.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { dynamicTypeToken, STEPS } from "../../components/tokens";
 import { loadMigrations } from "../../engines/migrations";
-import { descendants, migrationsCli, tail } from "../support/cli";
+import { killTree, migrationsCli, spawnUp, stackEnv, tail } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { createTestStack, query, sampleConfig, type TestStack } from "../support/stack";
 
@@ -282,32 +282,16 @@ describe("the schema on a stack, through the real CLI", () => {
   it("kill -9 right after a migration's COMMIT, then the old release value and `pulumi up`: the schema reaches it", async () => {
     fs.writeFileSync(file("0005_slow.up.sql"), "SELECT pg_sleep(20);\n");
     fs.writeFileSync(file("0005_slow.down.sql"), "SELECT 1;\n");
-    const env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: t.backendUrl,
-      PULUMI_CONFIG_PASSPHRASE: "integration-test",
-    };
     try {
       await t.setConfig(config({}, "0005"));
-      const up = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"], {
-        cwd: ROOT,
-        env,
-        detached: true,
-      });
+      const up = spawnUp(t);
       // 0004 committed (its record row is there): kill everything before the state is written.
       const deadline = Date.now() + 180_000;
       while ((await query("SELECT 1 FROM rollout_migrations WHERE id = '0004'", [], db())).length === 0) {
         assert.ok(Date.now() < deadline, "0004 was never applied");
         await sleep(100);
       }
-      for (const pid of [...descendants(up.pid!), up.pid!]) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await new Promise((resolve) => up.on("close", resolve));
+      await killTree(up);
       // The killed run's session holds the migration lock until its statement ends.
       while (
         (
@@ -321,7 +305,7 @@ describe("the schema on a stack, through the real CLI", () => {
       assert.equal(await version(), "0004");
       const cancel = spawnSync("pulumi", ["cancel", "--yes", "--stack", t.name], {
         cwd: ROOT,
-        env,
+        env: stackEnv(t),
         encoding: "utf8",
       });
       assert.equal(cancel.status, 0, cancel.stderr);
