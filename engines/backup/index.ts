@@ -1,2 +1,3 @@
+export * from "./leftovers";
 export * from "./postgres";
 export * from "./retention";

@@ -307,6 +307,14 @@ describe("Rollout with every part on", () => {
       ],
     });
     assert.equal(report.backup?.sha256, "c".repeat(64));
+    // What killed runs had left: the removed and, with the command that removes it, the rest.
+    assert.deepEqual(report.backup?.crashLeftovers.removed, [
+      "/backups/test/test_r_20261120T220000Z.dump.partial",
+    ]);
+    assert.match(
+      report.backup?.crashLeftovers.left[0].command ?? "",
+      /^psql '.*' -c 'DROP DATABASE "rollout_restore_test_/,
+    );
     assert.deepEqual(report.schema, { version: "0003", direction: "up", applied: ["0003_x"], reverted: [] });
     assert.deepEqual(
       report.checks.map((c) => `${c.kind}:${c.name}:${c.observed}`),
