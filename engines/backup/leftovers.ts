@@ -170,9 +170,10 @@ async function cleanScratchDatabases(
       `SELECT d.datname AS name,
               (SELECT count(*)::int FROM pg_catalog.pg_stat_activity a WHERE a.datname = d.datname) AS sessions
        FROM pg_catalog.pg_database d
-       WHERE starts_with(d.datname, $1)
+       WHERE d.datname LIKE $1
        ORDER BY 1`,
-      [SCRATCH_PREFIX],
+      // LIKE rather than starts_with (PostgreSQL 11+); `_` is escaped, it matches any character.
+      [`${SCRATCH_PREFIX.replace(/_/g, "\\_")}%`],
     )
   ).rows;
   for (const { name, sessions } of rows) {
