@@ -1,15 +1,20 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { buildImage, type ImageBuildResult, type ImageBuildSpec } from "../engines/image/build";
-import { hashSources } from "../engines/image/sources";
+import {
+  buildImage,
+  type ImageBuildPolicy,
+  type ImageBuildResult,
+  type ImageBuildSpec,
+} from "../engines/image/build";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import { STEPS, TOKENS } from "./tokens";
 
 // Images from a local context are built with the docker CLI (classic builder, host network); the
 // previous image stays tagged, so a rollback reuses it.
-const imageBuildProvider = runOnceProvider(async (inputs: { spec: ImageBuildSpec }) =>
-  buildImage(inputs.spec),
+const imageBuildProvider = runOnceProvider(
+  async (inputs: { spec: ImageBuildSpec; policy: ImageBuildPolicy }) =>
+    buildImage(inputs.spec, inputs.policy),
 );
 
 /** How to build the image locally instead of pulling it. */
@@ -22,11 +27,10 @@ export interface ImageBuildArgs {
   readonly args: Record<string, string>;
   /** A shell command run in the context before each build (e.g. bundling sources). @default none */
   readonly prepareCommand?: string;
-  /**
-   * Files or folders, relative to the context, whose content (with the Dockerfile) decides when the
-   * image is rebuilt; none means the whole context.
-   */
-  readonly prepareInputs: readonly string[];
+  /** Content hash of the build's sources (engines/image/sources.ts): the image is rebuilt when it changes. */
+  readonly sourceHash: string;
+  /** A rollback's recorded image id: run exactly that image, never a rebuild. @default build or reuse */
+  readonly expectImageId?: string;
 }
 
 /** One container of the release. */
@@ -88,12 +92,10 @@ export class ContainerRelease extends pulumi.ComponentResource {
             tag: args.image,
             buildArgs: build.args,
             prepareCommand: build.prepareCommand,
-            sourceHash: hashSources(
-              context,
-              build.prepareInputs.length > 0 ? [...build.prepareInputs, build.dockerfile] : ["."],
-            ),
+            sourceHash: build.sourceHash,
             dockerHost: args.dockerHost,
           },
+          policy: { expectImageId: build.expectImageId },
         },
         { parent: this },
       );

@@ -20,8 +20,10 @@ export interface DatabaseBackupArgs {
   /** Backup root folder; files go to `<dir>/<stack>/`. */
   readonly dir: string;
   readonly stack: string;
-  /** The release id: one backup per release, taken again only when it changes. */
+  /** The release id, in the file name. */
   readonly release: string;
+  /** The release digest: one backup per release content, taken again only when it changes. */
+  readonly digest: string;
   /** A smaller dump fails verification. */
   readonly minBytes: number;
   /** Tables the dump must list besides every table the database has when the dump starts. */
@@ -30,18 +32,28 @@ export interface DatabaseBackupArgs {
   readonly restoreTest: boolean;
   /** Newest backups of this stack to keep; 0 keeps all. */
   readonly keep: number;
+  /** Releases whose newest backup retention keeps whatever its age (a rollback's undone release). */
+  readonly protectReleases: readonly string[];
   /** Copy each backup to S3. @default no offsite copy */
   readonly offsite?: OffsiteCopyArgs;
 }
 
-type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite"> & { connection: PgConnection };
+type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest" | "protectReleases"> & {
+  connection: PgConnection;
+  /** Steers retention without being a reason to take the backup again. */
+  policy: { protectReleases: string[] };
+};
 
 const provider = runOnceProvider(async (inputs: BackupInputs) => {
   // A dump must hold every user table the database has when it starts, besides the expected ones.
   const present = await withClient(inputs.connection, async (client) =>
     (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
   );
-  return takePostgresBackup({ ...inputs, expectTables: [...new Set([...present, ...inputs.expectTables])] });
+  return takePostgresBackup({
+    ...inputs,
+    expectTables: [...new Set([...present, ...inputs.expectTables])],
+    protectReleases: inputs.policy.protectReleases,
+  });
 });
 
 /**
@@ -56,12 +68,17 @@ export class DatabaseBackup extends pulumi.ComponentResource {
 
   constructor(name: string, args: DatabaseBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super(STEPS.backup.token, name, {}, opts);
-    const { offsite, ...inputs } = args;
+    const { offsite, protectReleases, ...inputs } = args;
     const run = new RunOnce<BackupResult>(
       STEPS.backup,
       provider,
       `${name}-${STEPS.backup.suffix}`,
-      { ...inputs, dir: path.resolve(args.dir), expectTables: [...args.expectTables] },
+      {
+        ...inputs,
+        dir: path.resolve(args.dir),
+        expectTables: [...args.expectTables],
+        policy: { protectReleases: [...protectReleases] },
+      },
       { parent: this },
     );
     this.result = run.result;

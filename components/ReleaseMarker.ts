@@ -4,10 +4,16 @@ import { DYNAMIC_MODULE, STEPS, type ReleaseFacts } from "./tokens";
 interface MarkerOutputs extends ReleaseFacts {
   /** The release this one replaced, from the marker's previous state; null on a first install. */
   readonly previous: ReleaseFacts | null;
+  /** Every release this stack ran to the end, newest first: a rollback runs its image id again. */
+  readonly ledger: ReleaseFacts[];
 }
+
+/** Releases remembered in the ledger; older ones fall off. */
+const LEDGER_SIZE = 100;
 
 const facts = (o: ReleaseFacts): ReleaseFacts => ({
   release: o.release,
+  digest: o.digest ?? "",
   image: o.image,
   imageId: o.imageId,
   schemaVersion: o.schemaVersion,
@@ -18,10 +24,11 @@ const provider: pulumi.dynamic.ResourceProvider<ReleaseFacts, MarkerOutputs> = {
     return { changes: JSON.stringify(facts(olds)) !== JSON.stringify(facts(news)) };
   },
   async create(inputs) {
-    return { id: inputs.release, outs: { ...facts(inputs), previous: null } };
+    return { id: inputs.release, outs: { ...facts(inputs), previous: null, ledger: [facts(inputs)] } };
   },
   async update(_id, olds, news) {
-    return { outs: { ...facts(news), previous: facts(olds) } };
+    const earlier = ((olds as Partial<MarkerOutputs>).ledger ?? [facts(olds)]).slice(0, LEDGER_SIZE - 1);
+    return { outs: { ...facts(news), previous: facts(olds), ledger: [facts(news), ...earlier] } };
   },
   async read(id, props) {
     return { id, props };
@@ -32,7 +39,14 @@ const provider: pulumi.dynamic.ResourceProvider<ReleaseFacts, MarkerOutputs> = {
 class Marker extends pulumi.dynamic.Resource {
   declare readonly previous: pulumi.Output<ReleaseFacts | null>;
   constructor(name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { ...props, previous: undefined }, opts, DYNAMIC_MODULE, STEPS.marker.dynamicType);
+    super(
+      provider,
+      name,
+      { ...props, previous: undefined, ledger: undefined },
+      opts,
+      DYNAMIC_MODULE,
+      STEPS.marker.dynamicType,
+    );
   }
 }
 

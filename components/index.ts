@@ -5,3 +5,4 @@ export * from "./ReleaseMarker";
 export * from "./Schema";
 export * from "./steps";
 export * from "./tokens";
+export { canonical } from "./runOnce";

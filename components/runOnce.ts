@@ -12,7 +12,9 @@ export interface RunRecord<R> {
 }
 
 // An array, not a Set: providers are serialized by value, and a captured Set does not survive it.
-const RECORD_KEYS = ["result", "startedAt", "finishedAt", "__provider"];
+// `policy` steers how a run behaves (e.g. the rules of a rollback) without being a reason to run
+// again: a rollback's relaxed rules must not make the next plain `up` repeat the step.
+const RECORD_KEYS = ["result", "startedAt", "finishedAt", "policy", "__provider"];
 
 /** JSON with sorted keys, so values read back from state compare equal to fresh ones. */
 export function canonical(value: unknown): string {

@@ -3,11 +3,22 @@
 // only; preview never runs one). The work itself is engine code; a row only names it.
 import * as pulumi from "@pulumi/pulumi";
 import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "../engines/checks/http";
-import { runPreflight, type PreflightResult, type PreflightSpec } from "../engines/checks/preflight";
+import { restoreUnderMigrationLock, type LockedRestoreOptions, type RestoreResult } from "../engines/backup";
+import {
+  runPreflight,
+  type PreflightPolicy,
+  type PreflightResult,
+  type PreflightSpec,
+} from "../engines/checks/preflight";
 import { runSmokeTest, type SmokeTestResult, type SmokeTestSpec } from "../engines/checks/smoke";
 import { runSoak, type SoakResult, type SoakSpec } from "../engines/checks/soak";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "../engines/checks/sql";
-import { switchMaintenance, type MaintenanceCall, type MaintenanceResult } from "../engines/maintenanceMode";
+import {
+  switchMaintenance,
+  type MaintenanceCall,
+  type MaintenancePolicy,
+  type MaintenanceResult,
+} from "../engines/maintenanceMode";
 import { sendNotification, type DeliveryResult, type Notification } from "../engines/notify";
 import type { PgConnection } from "../engines/postgres";
 import { RunOnceComponent, runOnceProvider } from "./runOnce";
@@ -54,15 +65,17 @@ function step<A extends object, R>(
 export interface PreflightArgs {
   readonly connection: PgConnectionInput;
   readonly spec: PreflightSpec;
-  /** The release id: preflight runs once per release. */
-  readonly release: string;
+  /** The release digest: preflight runs once per release content. */
+  readonly digest: string;
+  /** The rules of this run (a rollback's are its own); a change alone does not run it again. */
+  readonly policy: PreflightPolicy;
 }
 /**
  * The first step of a rollout, before anything changes: the database answers, the running service
  * is healthy, and every SQL gate holds (polled until its timeout).
  */
 export const Preflight = step<PreflightArgs, PreflightResult>(STEPS.preflight, async (i) =>
-  runPreflight(i.connection as PgConnection, i.spec),
+  runPreflight(i.connection as PgConnection, i.spec, i.policy),
 );
 export type Preflight = InstanceType<typeof Preflight>;
 
@@ -94,8 +107,10 @@ export interface MaintenanceModeArgs {
   /** The endpoint and the secret bearer token. */
   readonly call: pulumi.Input<MaintenanceCall>;
   readonly state: "on" | "off";
-  /** Values whose change makes the switch happen again (the release id). */
+  /** Values whose change makes the switch happen again (the release digest, the steps before). */
   readonly triggers: Triggers;
+  /** The rules of this run (a rollback's are its own); a change alone does not switch again. */
+  readonly policy: MaintenancePolicy;
 }
 /**
  * Switches the service's maintenance mode over HTTP, once per release. "on" comes before the
@@ -103,7 +118,7 @@ export interface MaintenanceModeArgs {
  */
 export const MaintenanceMode = step<MaintenanceModeArgs, MaintenanceResult>(
   STEPS.maintenanceMode,
-  async (i) => switchMaintenance(i.call as MaintenanceCall, i.state),
+  async (i) => switchMaintenance(i.call as MaintenanceCall, i.state, i.policy),
 );
 export type MaintenanceMode = InstanceType<typeof MaintenanceMode>;
 
@@ -142,3 +157,15 @@ export type SoakArgs = CheckArgs<SoakSpec>;
  */
 export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i) => runSoak(i.spec as SoakSpec));
 export type Soak = InstanceType<typeof Soak>;
+
+export type DatabaseRestoreArgs = {
+  readonly [K in keyof LockedRestoreOptions]: pulumi.Input<LockedRestoreOptions[K]>;
+};
+/**
+ * A rollback's restore of the backup taken before the release it undoes: verified, then restored
+ * in one transaction under the migration lock, before the schema moves.
+ */
+export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.restore, async (i) =>
+  restoreUnderMigrationLock(i as unknown as LockedRestoreOptions),
+);
+export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;

@@ -26,6 +26,7 @@ export const STEPS = {
     suffix: "switch",
   },
   backup: { token: "rollout:backup:DatabaseBackup", dynamicType: "DatabaseBackup", suffix: "dump" },
+  restore: { token: "rollout:backup:DatabaseRestore", dynamicType: "DatabaseRestore", suffix: "restore" },
   schema: { token: "rollout:database:Schema", dynamicType: "Schema", suffix: "state" },
   imageBuild: { dynamicType: "ImageBuild", suffix: "image" },
   healthCheck: { token: "rollout:checks:HealthCheck", dynamicType: "HttpCheck", suffix: "run" },
@@ -50,6 +51,8 @@ export function dynamicTypeToken(step: RunNames): string {
 /** What a successful rollout records as released (the release marker). */
 export interface ReleaseFacts {
   readonly release: string;
+  /** The release digest (rollout/identity.ts). */
+  readonly digest: string;
   readonly image: string;
   readonly imageId: string;
   readonly schemaVersion: string;

@@ -140,8 +140,23 @@ const windowSchema = z
 const approvalsSchema = z
   .object({
     required: z.array(name).default([]),
+    /**
+     * Approvals name the release and its digest (printed by preview): an approval of other
+     * content under the same id does not count.
+     */
     given: z
-      .array(z.object({ role: name, by: z.string().min(1), release: z.string().min(1) }).strict())
+      .array(
+        z
+          .object({
+            role: name,
+            by: z.string().min(1),
+            release: z.string().min(1),
+            digest: z
+              .string()
+              .regex(/^[0-9a-f]{12,64}$/, "must be the release digest preview prints (12-64 hex digits)"),
+          })
+          .strict(),
+      )
       .default([]),
   })
   .strict();
@@ -239,8 +254,14 @@ const preflightSchema = z
     currentHealthUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** Go on when nothing answers at currentHealthUrl (a first install). */
     allowNoCurrentService: z.boolean().default(false),
-    /** SQL that must hold before starting, polled until its timeout. */
-    gates: z.array(sqlCheckSchema).default([]),
+    /**
+     * SQL that must hold before starting, polled until its timeout. A gate applies to forward
+     * releases only unless `appliesTo` is "always": a rollback is an emergency path, and a gate such
+     * as "no active sessions" would hold it up while users wait.
+     */
+    gates: z
+      .array(sqlCheckSchema.safeExtend({ appliesTo: z.enum(["forward", "always"]).default("forward") }))
+      .default([]),
   })
   .strict();
 
@@ -249,6 +270,31 @@ const notifySchema = z
     /** Name of the secret config key holding the webhook URL. */
     webhookSecret: z.string().min(1).default("webhookUrl"),
     timeoutMs: z.number().int().positive().default(5000),
+  })
+  .strict();
+
+/**
+ * Set by `npm run rollback` for the update that rolls back (and removed once it succeeded), so the
+ * history records the rollback as such: which release it undid and which update it went back to.
+ */
+const rollbackSchema = z
+  .object({
+    /** The release being rolled back. */
+    undoes: z.string().min(1),
+    /** The history number of the update whose config this is. */
+    toUpdate: z.number().int().positive(),
+    /** Why; required outside the maintenance window, lands in the report and the notices. */
+    reason: z.string().min(3).optional(),
+    /** The image id the target update ran, run again exactly. */
+    imageId: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/)
+      .optional(),
+    /** Restore this backup (verified first) before the schema moves, under the migration lock. */
+    restoreBackup: z
+      .object({ path: z.string().startsWith("/"), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -284,6 +330,7 @@ export const configSchema = z.object({
   sqlChecks: z.array(sqlCheckSchema).default([]),
   smokeTests: z.array(smokeTestSchema).default([]),
   soak: soakSchema.optional(),
+  rollback: rollbackSchema.optional(),
 });
 
 /** Secret keys every stack needs; their values never pass through validation, only their presence. */
@@ -300,6 +347,7 @@ export type AppConfig = RolloutConfig["app"];
 export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
+export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
 
 /** A 64-hex sha256 digest at the end of an image reference. */
 const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;

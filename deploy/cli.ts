@@ -1,48 +1,51 @@
-// The operator's commands over the Automation API:
+// The operator's commands over the Automation API (`npm run <command> -- --help` for each):
 //
 //   npm run history  -- [--stack dev]
-//   npm run rollback -- [--stack dev] [--to N] [--restore-backup] [--yes]
+//   npm run rollback -- [--stack dev] [--to N] [--reason TEXT] [--restore-backup] [--yes]
 //   npm run deploy   -- [--stack dev] [--yes] [--auto-rollback] [--watch 4h] [--watch-window 60s]
 //
-// Rollback re-applies the release value of an earlier successful update from `pulumi stack
-// history`; the schema goes down with the down SQL kept in state and the earlier image comes back.
+// Rollback re-applies the whole config of an earlier successful update from the stack history,
+// marked as a rollback: the schema goes down with the down SQL kept in state, the image id that
+// update ran comes back, the checks run and maintenance goes off.
+//
+// Exit codes: 0 done; 1 failed; 2 refused, nothing changed; 3 rolled back (the release asked for
+// is not live; the one before it is).
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
 import { parseArgs } from "node:util";
-import {
-  ConfigError,
-  entriesReader,
-  readConfig,
-  watchThresholds,
-  type ConfigEntries,
-  type ReleaseConfig,
-  type RolloutConfig,
-  type SecretKey,
-  type StackSecrets,
-} from "../config";
-import { restorePostgresBackup } from "../engines/backup";
+import { watchThresholds, type RolloutConfig, type SecretKey } from "../config";
 import { runSoak } from "../engines/checks/soak";
+import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { inspectImage } from "../engines/image/build";
-import { switchMaintenance } from "../engines/maintenanceMode";
 import { sendNotification, type NotificationEvent } from "../engines/notify";
+import { chooseRollbackTarget, historyLines, parseDuration, type HistoryEntry } from "./history";
+import { firstLine, runUp, type UpOutcome } from "./run";
+import { newestBackupOf } from "../engines/backup/retention";
+import { appliedMigrations, downProblems, recordedImageId } from "./state";
 import {
-  chooseRollbackTarget,
-  historyLines,
-  parseDuration,
-  type HistoryEntry,
-  type RollbackChoice,
-} from "./history";
-import { appliedMigrations, currentBackup, downProblems } from "./state";
+  configChanges,
+  readStackConfig,
+  Refusal,
+  ROLLBACK_KEY,
+  stackConfigFrom,
+  writeConfig,
+  type StackConfig,
+} from "./stackConfig";
+
+export { stackConfigFrom, type StackConfig } from "./stackConfig";
 
 const ROOT = path.resolve(__dirname, "..");
+
+export const EXIT = { done: 0, failed: 1, refused: 2, rolledBack: 3 } as const;
+
+/** A command that ran and failed; its message is what to say, without a trace (exit code 1). */
+class Failure extends Error {}
 
 /** Everything printed goes through here, with the time, so a log of a night's work reads in order. */
 function say(line: string): void {
   process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
-
-class Refusal extends Error {}
 
 interface Options {
   stack: string;
@@ -56,29 +59,6 @@ async function openStack(stackName: string): Promise<Stack> {
     process.env.PULUMI_CONFIG_PASSPHRASE ??= "rollout-dev";
   }
   return LocalWorkspace.selectStack({ stackName, workDir: ROOT });
-}
-
-/**
- * The stack's config, validated and defaulted by the same loader as the program, with its secrets
- * decrypted; read once per command: each read runs the CLI, and the values a command needs do not
- * change while it runs (rollback writes only the release value).
- */
-export interface StackConfig {
-  readonly config: RolloutConfig;
-  readonly secrets: StackSecrets<string>;
-}
-
-/** The commands' view of a stack's config: the program's loader over the Automation API's entries. */
-export function stackConfigFrom(stackName: string, entries: ConfigEntries): StackConfig {
-  try {
-    return readConfig(stackName, entriesReader(entries));
-  } catch (err) {
-    throw err instanceof ConfigError ? new Refusal(err.message) : err;
-  }
-}
-
-async function readStackConfig(stack: Stack): Promise<StackConfig> {
-  return stackConfigFrom(stack.name, await stack.getAllConfig());
 }
 
 async function notify(
@@ -115,23 +95,56 @@ async function confirm(question: string, expected: string, opts: Options): Promi
   }
 }
 
+/** The whole history, every page: update numbers are stable only over all of it. */
+async function readHistory(stack: Stack): Promise<HistoryEntry[]> {
+  const pageSize = 100;
+  const all: HistoryEntry[] = [];
+  for (let page = 1; ; page++) {
+    const batch = (await stack.history(pageSize, page, false)) as unknown as HistoryEntry[];
+    all.push(...batch);
+    if (batch.length < pageSize) return all;
+  }
+}
+
 async function printHistory(stack: Stack): Promise<HistoryEntry[]> {
-  const history = (await stack.history(undefined, undefined, false)) as unknown as HistoryEntry[];
-  say(`history of ${stack.name} (newest first):`);
+  const history = await readHistory(stack);
+  say(`history of ${stack.name} (newest first, ${history.length} entries):`);
   for (const line of historyLines(history).slice(0, 15)) {
     say(
-      `  ${String(line.version).padStart(3)}  ${line.time}  ${line.kind.padEnd(7)} ${line.result.padEnd(9)} ${line.release.padEnd(22)} ${line.message}`,
+      `  ${String(line.version).padStart(3)}  ${line.time}  ${line.kind.padEnd(8)} ${line.result.padEnd(9)} ${line.release.padEnd(22)} ${line.message}`,
     );
   }
   return history;
 }
 
-async function setRelease(stack: Stack, release: ReleaseConfig): Promise<void> {
-  await stack.setConfig("rollout:release.id", { value: release.id }, true);
-  await stack.setConfig("rollout:release.image", { value: release.image }, true);
-  if (release.schemaTarget)
-    await stack.setConfig("rollout:release.schemaTarget", { value: release.schemaTarget }, true);
-  else await stack.removeConfig("rollout:release.schemaTarget", true).catch(() => undefined);
+/** What the lock means and what to do about it; the record table, not the killed run, is the truth. */
+function lockedRefusal(stackName: string, { migrations }: RolloutConfig): Refusal {
+  return new Refusal(
+    `the stack ${stackName} is locked by another update. If one is running, wait for it. If it was killed, ` +
+      `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --stack ${stackName}\` ` +
+      `(the schema is read back from the ${migrations?.table ?? "migrations record"} table, which is the truth), then run this again.`,
+  );
+}
+
+/**
+ * Success is never claimed while users get 503: the GET checks' URLs and the smoke flows' base URLs
+ * (what users reach, without the bypass header) must answer something else.
+ */
+async function stillInMaintenance(config: RolloutConfig): Promise<string | undefined> {
+  const urls = [
+    ...config.checks.filter((c) => c.method === "GET").map((c) => c.url),
+    ...config.smokeTests.map((t) => t.baseUrl),
+  ];
+  for (const url of new Set(urls)) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      await response.arrayBuffer();
+      if (response.status === 503) return `${url} answers 503`;
+    } catch {
+      // Not answering is for the checks and the watch to judge; only a 503 means "maintenance".
+    }
+  }
+  return undefined;
 }
 
 /** Rolls the stack back; returns the seconds it took. */
@@ -141,136 +154,138 @@ export async function rollback(
 ): Promise<number> {
   const started = Date.now();
   const history = await printHistory(stack);
-  let choice: RollbackChoice;
+  let choice;
   try {
     choice = chooseRollbackTarget(history, opts.to);
   } catch (err) {
     throw new Refusal((err as Error).message);
   }
-  const { current, target } = choice;
+  const { current, target, undoes, retryOf } = choice;
   say(
-    `rolling back ${current.release.id} (update ${current.version}, ${current.result}) -> ${target.release.id} (update ${target.version})`,
+    `rolling back ${undoes} (update ${current.version}, ${current.result}) -> ${target.release.id} (update ${target.version})` +
+      (retryOf ? `, retrying the rollback of update ${retryOf} with its target` : ""),
   );
 
   // Everything that could stop the rollback is checked before anything changes.
+  const currentEntries = await stack.getAllConfig();
+  const currentConfig = stackConfigFrom(stack.name, currentEntries);
+  // History holds no secret values; the current ones stay (a rotated password must stay rotated).
+  const secretsNow = Object.fromEntries(Object.entries(currentEntries).filter(([, e]) => e.secret));
+  const targetPlain = Object.fromEntries(Object.entries(choice.targetConfig).filter(([, e]) => !e.secret));
+  const targetConfig = stackConfigFrom(stack.name, { ...secretsNow, ...targetPlain }).config;
   const deployment = await stack.exportStack();
-  const targetSchema = target.release.schemaTarget ?? "0000";
-  const backup = currentBackup(deployment);
+  const imageId = recordedImageId(deployment, target.release);
+  const dockerHost = targetConfig.docker.host;
+  if (!inspectImage(imageId ?? target.release.image, dockerHost)) {
+    throw new Refusal(
+      `image ${imageId ? `${imageId} (${target.release.image} when update ${target.version} ran it)` : target.release.image} ` +
+        `is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
+    );
+  }
+  const window = targetConfig.window && evaluateWindow(targetConfig.window, new Date());
+  if (window && !window.open && targetConfig.window?.enforce && !opts.reason && !targetConfig.override) {
+    throw new Refusal(
+      `${window.summary}; a rollback outside the window needs a written reason: add --reason '<why>' ` +
+        "(it lands in the report and the notice)",
+    );
+  }
+  let restoreBackup: { path: string; sha256: string } | undefined;
   if (opts.restoreBackup) {
-    if (!backup)
-      throw new Refusal("the stack's state holds no backup; --restore-backup has nothing to restore");
-    if (backup.release !== current.release.id) {
+    if (!targetConfig.backup)
+      throw new Refusal("the stack takes no backups; --restore-backup has nothing to restore");
+    const found = newestBackupOf(path.resolve(ROOT, targetConfig.backup.dir), stack.name, undoes);
+    if (!found) {
       throw new Refusal(
-        `the last backup in state was taken for release ${backup.release}, not for ${current.release.id}; ` +
-          `restore it by hand if it is the right one (${backup.path})`,
+        `no verified backup taken before release ${undoes} is in ${targetConfig.backup.dir}; ` +
+          "restore by hand from an offsite copy, or roll back without --restore-backup",
       );
     }
+    restoreBackup = { path: found.path, sha256: found.sha256 };
+    await confirm(
+      `--restore-backup replaces database ${targetConfig.database.database} on ${targetConfig.database.host} with ` +
+        `${found.path}, taken before release ${undoes} changed anything. Every write since then is lost.`,
+      targetConfig.database.database,
+      opts,
+    );
   } else {
-    const problems = downProblems(appliedMigrations(deployment), targetSchema);
+    const problems = downProblems(appliedMigrations(deployment), targetConfig.release.schemaTarget ?? "0000");
     if (problems.length > 0)
       throw new Refusal(`cannot roll back to ${target.release.id}:\n  - ${problems.join("\n  - ")}`);
   }
-  const stackConfig = await readStackConfig(stack);
-  const { config, secrets } = stackConfig;
-  const dockerHost = config.docker.host;
-  if (!inspectImage(target.release.image, dockerHost)) {
-    throw new Refusal(
-      `image ${target.release.image} is not on the Docker host (${dockerHost}); pull or load it there first, then run the rollback again`,
-    );
-  }
 
-  if (opts.restoreBackup && backup) {
-    const db = config.database;
-    await confirm(
-      `--restore-backup replaces database ${db.database} on ${db.host} with ${backup.path},\n` +
-        `taken at ${backup.createdAt} before release ${backup.release} changed anything. Every write since then is lost.`,
-      db.database,
-      opts,
-    );
-    const { maintenance } = config;
-    if (maintenance && secrets.maintenanceToken) {
-      // Keep traffic off the database while it is replaced.
-      const result = await switchMaintenance(
-        {
-          url: maintenance.url,
-          method: maintenance.onMethod,
-          token: secrets.maintenanceToken,
-          timeoutMs: maintenance.timeoutMs,
-          allowUnreachable: true,
-        },
-        "on",
-      );
-      say(`maintenance on: ${result.outcome}`);
-    }
-    say(`verifying ${backup.path} (sha256 ${backup.sha256.slice(0, 12)}...) and restoring it`);
-    const restored = await restorePostgresBackup({
-      connection: {
-        host: db.host,
-        port: db.port,
-        database: db.database,
-        user: db.adminUser,
-        password: secrets.databasePassword,
-        sslMode: db.sslMode,
-      },
-      path: backup.path,
-      expectedSha256: backup.sha256,
-    });
-    say(`restored ${restored.tablesRestored} tables in ${(restored.durationMs / 1000).toFixed(1)} s`);
-  }
-
-  // Kept to put back if the update cannot even start (another one holds the stack).
-  const releaseBefore = config.release;
-  await setRelease(stack, target.release);
-  const message = `rollback: ${current.release.id} -> ${target.release.id} (update ${target.version})${opts.reason ? `: ${opts.reason}` : ""}`;
-  say(`pulumi up: ${message}`);
+  // The target update's whole config comes back, marked as a rollback of `undoes`.
+  const mark = {
+    undoes,
+    toUpdate: target.version,
+    ...(opts.reason ? { reason: opts.reason } : {}),
+    ...(imageId ? { imageId } : {}),
+    ...(restoreBackup ? { restoreBackup } : {}),
+  };
+  const changes = configChanges(currentEntries, {
+    ...secretsNow,
+    ...targetPlain,
+    [ROLLBACK_KEY]: { value: JSON.stringify(mark), secret: false },
+  });
+  say(`config of update ${target.version} comes back (${changes.length} keys change):`);
+  for (const line of changes) say(`  ${line}`);
+  const undo = await writeConfig(stack, targetPlain, { [ROLLBACK_KEY]: mark });
   try {
-    await stack.up({ message, onOutput: (out) => process.stdout.write(out) });
+    say("preview of the rollback:");
+    await stack.preview({ diff: true, onOutput: (out) => process.stdout.write(out) });
+    await confirm(`Roll back ${undoes} -> ${target.release.id} on ${stack.name}?`, "yes", opts);
   } catch (err) {
-    const explained = explainLock(err, stack.name, config);
-    if (explained instanceof Refusal) {
-      // Another update holds the stack: put the release value back, so nothing has changed.
-      await setRelease(stack, releaseBefore);
-      throw explained;
-    }
+    await undo.restore();
+    throw err instanceof Refusal
+      ? err
+      : new Refusal(`the rollback's preview failed, nothing changed: ${firstLine(err)}`);
+  }
+
+  const message = `rollback: ${undoes} -> ${target.release.id} (update ${target.version})${opts.reason ? `: ${opts.reason}` : ""}`;
+  say(`pulumi up: ${message}`);
+  const outcome = await runUp(stack, message, (signal) => say(`${signal}: cancelling the update`));
+  if (outcome.kind === "locked" || outcome.kind === "refused") {
+    await undo.restore();
+    throw outcome.kind === "locked"
+      ? lockedRefusal(stack.name, currentConfig.config)
+      : new Refusal(`the rollback was refused before anything changed: ${outcome.reason}`);
+  }
+  if (outcome.kind !== "succeeded") {
     await notify(
       stack,
-      stackConfig,
+      currentConfig,
       "failure",
       target.release.id,
-      `rollback to ${target.release.id} failed: ${firstLine(err)}`,
+      `rollback to ${target.release.id} ${outcome.kind}: ${outcome.reason}`,
     );
-    throw err;
+    throw new Failure(
+      `rollback to ${target.release.id} ${outcome.kind}: ${outcome.reason}\n` +
+        "The stack config still names this rollback, so running `npm run rollback` again retries it with the same target; " +
+        'see "Rolling back at 02:30" in the README.',
+    );
   }
+  // Done: the mark stays in this update's history; the stack config is now the target's own.
+  await stack.removeConfig(ROLLBACK_KEY);
+  const restored = (
+    outcome.outputs.report as { rollback?: { restored?: { path: string; tablesRestored: number } } }
+  )?.rollback?.restored;
+  if (restored) say(`restored ${restored.tablesRestored} tables from ${restored.path}`);
   const seconds = (Date.now() - started) / 1000;
+  const maintenance = await stillInMaintenance(targetConfig);
+  if (maintenance) {
+    await notify(stack, currentConfig, "failure", target.release.id, `rollback ran, but ${maintenance}`);
+    throw new Failure(
+      `the rollback to ${target.release.id} ran, but ${maintenance}: the service is not back; switch maintenance off`,
+    );
+  }
   say(`rolled back to ${target.release.id} in ${seconds.toFixed(1)} s`);
   await notify(
     stack,
-    stackConfig,
+    currentConfig,
     "rollback",
     target.release.id,
-    `rolled back from ${current.release.id} in ${seconds.toFixed(0)} s`,
+    `rolled back from ${undoes} in ${seconds.toFixed(0)} s${opts.reason ? `: ${opts.reason}` : ""}`,
   );
   return seconds;
-}
-
-/**
- * Turns the backend's lock error into what to do: a killed run leaves its lock behind, and the
- * record table in the database, not the interrupted state, says which migrations went in.
- */
-function explainLock(err: unknown, stackName: string, { migrations }: RolloutConfig): unknown {
-  const text = err instanceof Error ? err.message : String(err);
-  if (!/the stack is currently locked/.test(text)) return err;
-  return new Refusal(
-    `the stack ${stackName} is locked by another update. If one is running, wait for it. If it was killed, ` +
-      `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --stack ${stackName}\` ` +
-      `(the schema is read back from the ${migrations?.table ?? "migrations record"} table, which is the truth), then run this again.`,
-  );
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  const diagnostic = /error: (.+)/.exec(text);
-  return (diagnostic ? diagnostic[1] : text).split("\n")[0].slice(0, 300);
 }
 
 /** Watches the live release; returns the breach that needs a rollback, or undefined. */
@@ -296,6 +311,21 @@ async function watch(
   return undefined;
 }
 
+/** After a failed or breached release: roll back when asked to, and say how it ended. */
+async function afterFailure(
+  stack: Stack,
+  opts: Options & { autoRollback: boolean },
+  release: string,
+  reason: string,
+): Promise<number> {
+  if (!opts.autoRollback) {
+    say("maintenance stays on; fix forward, or run `npm run rollback`");
+    return EXIT.failed;
+  }
+  await rollback(stack, { ...opts, restoreBackup: false, reason: `${reason} (${release})` });
+  return EXIT.rolledBack;
+}
+
 async function deploy(
   stack: Stack,
   opts: Options & { autoRollback: boolean; watch?: number; watchWindow: number },
@@ -307,27 +337,27 @@ async function deploy(
   say(`preview: ${JSON.stringify(preview.changeSummary)}`);
   await confirm(`Roll out ${release.id} to ${stack.name}?`, "yes", opts);
   const started = Date.now();
-  try {
-    await stack.up({ message: `deploy ${release.id}`, onOutput: (out) => process.stdout.write(out) });
-  } catch (err) {
-    const explained = explainLock(err, stack.name, stackConfig.config);
-    if (explained instanceof Refusal) throw explained;
-    const reason = firstLine(err);
-    say(`deploy of ${release.id} failed after ${((Date.now() - started) / 1000).toFixed(1)} s: ${reason}`);
-    await notify(stack, stackConfig, "failure", release.id, `deploy failed: ${reason}`);
-    if (!opts.autoRollback) {
-      say("maintenance stays on; fix forward, or run `npm run rollback`");
-      return 1;
-    }
-    const seconds = await rollback(stack, {
-      ...opts,
-      restoreBackup: false,
-      reason: `automatic after failed deploy of ${release.id}`,
-    });
+  const outcome: UpOutcome = await runUp(stack, `deploy ${release.id}`, (signal) =>
+    say(`${signal}: cancelling the update; the lock is released when the engine stops`),
+  );
+  if (outcome.kind === "locked") throw lockedRefusal(stack.name, stackConfig.config);
+  if (outcome.kind === "refused") {
+    // Nothing changed (a closed window, a missing approval, a failed preflight): nothing to undo.
+    throw new Refusal(`deploy of ${release.id} was refused before anything changed: ${outcome.reason}`);
+  }
+  if (outcome.kind !== "succeeded") {
     say(
-      `from the failure to the previous release serving: ${((Date.now() - started) / 1000).toFixed(1)} s (rollback ${seconds.toFixed(1)} s)`,
+      `deploy of ${release.id} ${outcome.kind} after ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcome.reason}`,
     );
-    return 1;
+    await notify(stack, stackConfig, "failure", release.id, `deploy ${outcome.kind}: ${outcome.reason}`);
+    if (outcome.kind === "cancelled") return EXIT.failed;
+    const code = await afterFailure(stack, opts, release.id, "automatic after failed deploy");
+    if (code === EXIT.rolledBack) {
+      say(
+        `from the failure to the previous release serving: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+    return code;
   }
   say(`deployed ${release.id} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (opts.watch) {
@@ -335,37 +365,69 @@ async function deploy(
     if (breach) {
       say(`breach while watching: ${breach}`);
       await notify(stack, stackConfig, "failure", release.id, `breach after deploy: ${breach}`);
-      await rollback(stack, { ...opts, restoreBackup: false, reason: `breach while watching ${release.id}` });
-      return 1;
+      return afterFailure(stack, { ...opts, autoRollback: true }, release.id, "breach while watching");
     }
     say("watch ended without a breach");
   }
-  return 0;
+  return EXIT.done;
 }
+
+const HELP: Record<string, string> = {
+  history: `npm run history -- [--stack NAME]
+  Lists the stack's updates, newest first, numbered as --to takes them. Rollbacks show as such.`,
+  rollback: `npm run rollback -- [--stack NAME] [--to N] [--reason TEXT] [--restore-backup] [--yes]
+  Re-applies the whole config of an earlier successful update, marked as a rollback: schema down by
+  the stored down SQL, the image id that update ran, checks, maintenance off.
+  --to N            the update to go back to (see npm run history); needed right after a rollback
+  --reason TEXT     why; required outside the maintenance window; lands in the report and notices
+  --restore-backup  restore the backup taken before the release being undone (every write since is lost)
+  --yes             do not ask (for scripts)
+  A rollback is not held up by the release being down, its maintenance endpoint not answering or
+  forward-only gates; the database must answer, and a backup is taken before any down script.`,
+  deploy: `npm run deploy -- [--stack NAME] [--yes] [--auto-rollback] [--watch DURATION] [--watch-window DURATION]
+  Preview, confirm, up. A failed up sends a failure notice; with --auto-rollback it rolls back at
+  once. With --watch 4h it keeps judging the live release and rolls back on a breach. A run refused
+  before anything changed (window, approvals, preflight) is not rolled back.`,
+};
+const EXIT_HELP = "Exit codes: 0 done, 1 failed, 2 refused (nothing changed), 3 rolled back.";
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      stack: { type: "string", default: "dev" },
-      yes: { type: "boolean", default: false },
-      to: { type: "string" },
-      "restore-backup": { type: "boolean", default: false },
-      "auto-rollback": { type: "boolean", default: false },
-      watch: { type: "string" },
-      "watch-window": { type: "string", default: "60s" },
-    },
-    strict: true,
-  });
-  const opts: Options = { stack: values.stack!, yes: values.yes! };
-  if (command !== "history" && command !== "rollback" && command !== "deploy") {
-    throw new Refusal(`unknown command ${JSON.stringify(command)}; use history, rollback or deploy`);
+  if (!command || command === "--help" || command === "-h" || !(command in HELP)) {
+    if (command && command !== "--help" && command !== "-h")
+      throw new Refusal(`unknown command ${JSON.stringify(command)}; use history, rollback or deploy`);
+    process.stdout.write(`${Object.values(HELP).join("\n\n")}\n\n${EXIT_HELP}\n`);
+    return EXIT.done;
   }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        stack: { type: "string", default: "dev" },
+        yes: { type: "boolean", default: false },
+        to: { type: "string" },
+        reason: { type: "string" },
+        "restore-backup": { type: "boolean", default: false },
+        "auto-rollback": { type: "boolean", default: false },
+        watch: { type: "string" },
+        "watch-window": { type: "string", default: "60s" },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new Refusal(`${(err as Error).message}\n\n${HELP[command]}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP[command]}\n\n${EXIT_HELP}\n`);
+    return EXIT.done;
+  }
+  const opts: Options = { stack: values.stack!, yes: values.yes! };
   const stack = await openStack(opts.stack);
   if (command === "history") {
     await printHistory(stack);
-    return 0;
+    return EXIT.done;
   }
   if (command === "rollback") {
     let to: number | undefined;
@@ -374,26 +436,32 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(to) || to <= 0)
         throw new Refusal(`--to ${values.to} is not an update number; see npm run history`);
     }
-    await rollback(stack, { ...opts, to, restoreBackup: values["restore-backup"]! });
-    return 0;
+    await rollback(stack, { ...opts, to, reason: values.reason, restoreBackup: values["restore-backup"]! });
+    return EXIT.done;
   }
-  let watch: number | undefined;
+  let watchSeconds: number | undefined;
   let watchWindow: number;
   try {
-    watch = values.watch ? parseDuration(values.watch) : undefined;
+    watchSeconds = values.watch ? parseDuration(values.watch) : undefined;
     watchWindow = parseDuration(values["watch-window"]!);
   } catch (err) {
     throw new Refusal(`--watch: ${(err as Error).message}`);
   }
-  return deploy(stack, { ...opts, autoRollback: values["auto-rollback"]!, watch, watchWindow });
+  return deploy(stack, { ...opts, autoRollback: values["auto-rollback"]!, watch: watchSeconds, watchWindow });
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {
-      process.stderr.write(`error: ${err instanceof Refusal ? err.message : (err.stack ?? err.message)}\n`);
-      process.exit(err instanceof Refusal ? 2 : 1);
+      const expected = err instanceof Refusal || err instanceof Failure;
+      const text = expected
+        ? err.message
+        : process.env.ROLLOUT_DEBUG
+          ? (err.stack ?? err.message)
+          : firstLine(err);
+      process.stderr.write(`error: ${text}\n`);
+      process.exit(err instanceof Refusal ? EXIT.refused : EXIT.failed);
     },
   );
 }

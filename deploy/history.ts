@@ -15,6 +15,27 @@ export interface HistoryEntry {
 /** The release value as stack config holds it. */
 export type ReleaseValue = ReleaseConfig;
 
+/** What a rollback update records about itself (rollout:rollback in its config). */
+export interface RollbackMark {
+  readonly undoes: string;
+  readonly toUpdate: number;
+  readonly reason?: string;
+}
+
+/** The rollback an update was, or undefined for a forward update. */
+export function rollbackOf(entry: HistoryEntry): RollbackMark | undefined {
+  const raw = entry.config[`${CONFIG_NAMESPACE}:rollback`]?.value;
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(raw) as Partial<RollbackMark>;
+    return typeof value.undoes === "string" && typeof value.toUpdate === "number"
+      ? { undoes: value.undoes, toUpdate: value.toUpdate, reason: value.reason }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One line of the history listing. */
 export interface HistoryLine {
   readonly version: number;
@@ -62,7 +83,7 @@ export function historyLines(history: readonly HistoryEntry[]): HistoryLine[] {
     .sort((a, b) => b.version - a.version)
     .map((e) => ({
       version: e.version,
-      kind: e.kind,
+      kind: e.kind === "update" && rollbackOf(e) ? "rollback" : e.kind,
       result: e.result,
       release: releaseOf(e)?.id ?? "-",
       time: new Date(e.startTime).toISOString(),
@@ -73,14 +94,25 @@ export function historyLines(history: readonly HistoryEntry[]): HistoryLine[] {
 export interface RollbackChoice {
   /** The latest update, whose release is being rolled back. */
   readonly current: { readonly version: number; readonly result: string; readonly release: ReleaseValue };
-  /** The successful update whose release value comes back. */
+  /** The successful update whose config comes back. */
   readonly target: { readonly version: number; readonly release: ReleaseValue };
+  /** That update's stack config, as history recorded it (secret values hidden). */
+  readonly targetConfig: HistoryEntry["config"];
+  /** The release being undone: the current one, or the one a failed rollback was undoing. */
+  readonly undoes: string;
+  /** Set when this run retries a rollback that failed: it keeps that rollback's target. */
+  readonly retryOf?: number;
 }
 
 /**
- * Chooses the update to roll back to: `to` when given, which must be a successful update, or else
- * the last successful update before the current one whose release differs from the current one.
- * Throws with what was found and what to do, before anything changes.
+ * Chooses the update to roll back to, before anything changes (throws with what was found and
+ * what to do):
+ * - `to` when given: a successful update whose release is not the current one;
+ * - after a failed rollback: the same target again (a retry must not go one release further back);
+ * - after a successful rollback: nothing without `to` (a second rollback would bring back the
+ *   release that was just undone, or go further back than anyone asked);
+ * - else the last successful forward update before the current one whose release differs from the
+ *   current one and was never undone by a rollback.
  */
 export function chooseRollbackTarget(rawHistory: readonly HistoryEntry[], to?: number): RollbackChoice {
   const history = numbered(rawHistory);
@@ -90,9 +122,14 @@ export function chooseRollbackTarget(rawHistory: readonly HistoryEntry[], to?: n
   if (!latest || !latestRelease) {
     throw new Error("the stack has no update with a release to roll back from; run `pulumi up` first");
   }
+  const latestMark = rollbackOf(latest);
   const successful = updates.filter((e) => e.result === "succeeded" && releaseOf(e));
   const list = successful.map((e) => `${e.version} (${releaseOf(e)!.id})`).join(", ") || "none";
+  const current = { version: latest.version, result: latest.result, release: latestRelease };
+  const undoes = latestMark && latest.result !== "succeeded" ? latestMark.undoes : latestRelease.id;
+
   let target: HistoryEntry | undefined;
+  let retryOf: number | undefined;
   if (to !== undefined) {
     target = history.find((e) => e.version === to);
     if (!target)
@@ -108,17 +145,42 @@ export function chooseRollbackTarget(rawHistory: readonly HistoryEntry[], to?: n
     }
     if (!releaseOf(target))
       throw new Error(`update ${to} has no rollout:release in its config; successful updates: ${list}`);
+  } else if (latestMark && latest.result !== "succeeded") {
+    target = history.find((e) => e.version === latestMark.toUpdate && e.result === "succeeded");
+    if (!target || !releaseOf(target)) {
+      throw new Error(
+        `update ${latest.version} was a rollback to update ${latestMark.toUpdate} that did not finish, and that update ` +
+          `is not a successful one in the history; name the update to go back to with --to (successful updates: ${list})`,
+      );
+    }
+    retryOf = latest.version;
+  } else if (latestMark) {
+    throw new Error(
+      `update ${latest.version} already rolled ${latestMark.undoes} back to ${latestRelease.id}; rolling back again ` +
+        `would go further back than that, so name the update to go back to with --to (successful updates: ${list})`,
+    );
   } else {
-    target = successful.find((e) => e.version < latest.version && releaseOf(e)!.id !== latestRelease.id);
+    const undone = new Set(history.map(rollbackOf).flatMap((m) => (m ? [m.undoes] : [])));
+    target = successful.find((e) => {
+      const release = releaseOf(e)!;
+      return (
+        e.version < latest.version &&
+        !rollbackOf(e) &&
+        release.id !== latestRelease.id &&
+        !undone.has(release.id)
+      );
+    });
     if (!target) {
       throw new Error(
         `no successful update before update ${latest.version} has a release other than ${latestRelease.id}; ` +
-          `nothing to roll back to (successful updates: ${list})`,
+          `nothing to roll back to (successful updates: ${list}` +
+          `${undone.size > 0 ? `; releases undone by a rollback are not chosen without --to: ${[...undone].join(", ")}` : ""})`,
       );
     }
   }
   const targetRelease = releaseOf(target)!;
   if (
+    retryOf === undefined &&
     targetRelease.id === latestRelease.id &&
     targetRelease.image === latestRelease.image &&
     targetRelease.schemaTarget === latestRelease.schemaTarget
@@ -128,8 +190,11 @@ export function chooseRollbackTarget(rawHistory: readonly HistoryEntry[], to?: n
     );
   }
   return {
-    current: { version: latest.version, result: latest.result, release: latestRelease },
+    current,
     target: { version: target.version, release: targetRelease },
+    targetConfig: target.config,
+    undoes,
+    ...(retryOf === undefined ? {} : { retryOf }),
   };
 }
 

@@ -61,3 +61,14 @@ export function downProblems(applied: readonly StateMigration[], target: string)
         `roll back with --restore-backup to restore the backup taken before it`,
     );
 }
+
+/** The image id the release marker recorded for `release` (the newest time it ran), if any. */
+export function recordedImageId(
+  deployment: unknown,
+  release: { id: string; image: string },
+): string | undefined {
+  const marker = resources(deployment).find((r) => r.type === dynamicTypeToken(STEPS.marker));
+  const ledger =
+    (marker?.outputs?.ledger as { release: string; image: string; imageId: string }[] | undefined) ?? [];
+  return ledger.find((f) => f.release === release.id && f.image === release.image)?.imageId;
+}

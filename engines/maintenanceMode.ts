@@ -15,17 +15,33 @@ export interface MaintenanceCall {
 
 export interface MaintenanceResult {
   readonly state: "on" | "off";
-  /** "switched" when the service answered 2xx; "unreachable" when nothing listened and that is allowed. */
-  readonly outcome: "switched" | "unreachable";
+  /**
+   * "switched" when the service answered 2xx; "unreachable" when nothing listened and that is
+   * allowed; "skipped" when a rollback found the release being undone not answering.
+   */
+  readonly outcome: "switched" | "unreachable" | "skipped";
   readonly status?: number;
   readonly at: string;
+  /** Why a rollback went on without switching. */
+  readonly detail?: string;
+}
+
+/** The rules a switch runs by. */
+export interface MaintenancePolicy {
+  /**
+   * A rollback: switching on must not block it when the release being undone does not answer or
+   * answers 5xx (it has crashed); that is recorded and the rollback goes on.
+   */
+  readonly rollback: boolean;
 }
 
 /** Calls the maintenance endpoint; throws naming the URL, method and what came back. */
 export async function switchMaintenance(
   call: MaintenanceCall,
   state: "on" | "off",
+  policy: MaintenancePolicy,
 ): Promise<MaintenanceResult> {
+  const emergency = policy.rollback && state === "on";
   const at = new Date().toISOString();
   let response: Response;
   try {
@@ -37,6 +53,7 @@ export async function switchMaintenance(
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     if (call.allowUnreachable && code === "ECONNREFUSED") return { state, outcome: "unreachable", at };
+    if (emergency) return { state, outcome: "skipped", at, detail: `no response (${code})` };
     throw new Error(
       `maintenance mode ${state} failed: ${call.method} ${call.url} got no response (${code}); ` +
         (state === "on"
@@ -46,6 +63,9 @@ export async function switchMaintenance(
     );
   }
   const body = (await response.text()).slice(0, 200);
+  if (emergency && response.status >= 500) {
+    return { state, outcome: "skipped", status: response.status, at, detail: `answered ${response.status}` };
+  }
   if (!response.ok) {
     throw new Error(
       `maintenance mode ${state} failed: ${call.method} ${call.url} expected a 2xx answer, got ${response.status} ` +

@@ -5,6 +5,7 @@ import {
   ContainerRelease,
   DatabaseBackup,
   DatabaseObjects,
+  DatabaseRestore,
   HealthCheck,
   MaintenanceMode,
   Preflight,
@@ -18,6 +19,7 @@ import {
 import type { RolloutConfig, SecretKey } from "../config";
 import { loadMigrations } from "../engines/migrations";
 import { judgeProgramGates } from "./gates";
+import { releaseDigest } from "./identity";
 import { each, PhaseSequence, TIMED } from "./phases";
 import { rolloutReport, type RolloutReport } from "./report";
 import { Wiring, type WiringContext } from "./wiring";
@@ -50,9 +52,14 @@ export class Rollout extends pulumi.ComponentResource {
   constructor(name: string, args: RolloutArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TOKENS.rollout, name, {}, opts);
     const { config, stack } = args;
+    // Before any resource exists: the migration files, the release's identity, the window and the approvals.
+    const migrations = this.loadMigrations(config, args.projectDir);
+    const sourceHash = Wiring.sourceHash(config, args.projectDir);
+    const digest = releaseDigest(config, migrations, sourceHash);
     const ctx: WiringContext = {
       config,
       stack,
+      digest,
       projectDir: args.projectDir,
       secret: (key) => {
         const value = args.secrets[key];
@@ -62,13 +69,12 @@ export class Rollout extends pulumi.ComponentResource {
       },
     };
 
-    // Before any resource exists: the window, the approvals and the migration files.
     const windowVerdict = judgeProgramGates(
       config,
+      digest,
       { now: args.now ?? new Date(), dryRun: args.dryRun ?? pulumi.runtime.isDryRun() },
       this,
     );
-    const migrations = this.loadMigrations(config, args.projectDir);
 
     const w = new Wiring(ctx);
     const run = new PhaseSequence(this, name);
@@ -84,19 +90,20 @@ export class Rollout extends pulumi.ComponentResource {
       "maintenance on",
       MaintenanceMode,
       "maintenance-on",
-      w.maintenance("on", [config.release.id]),
+      w.maintenance("on", [digest]),
       TIMED,
     );
     const backup = run.optional("backup", DatabaseBackup, "backup", w.backup(), TIMED);
+    const restore = run.optional("restore", DatabaseRestore, "restore", w.restore(), TIMED);
     const schema = run.optional("schema", Schema, "schema", w.schema(migrations), TIMED);
     const database = run.phase("database objects", DatabaseObjects, "db", w.databaseObjects());
     const containers = run.phase(
       "containers",
       ContainerRelease,
       "release",
-      w.containerRelease(database.appRoleName),
+      w.containerRelease(database.appRoleName, sourceHash),
     );
-    const triggers = w.triggers(containers);
+    const triggers = w.triggers(containers, preflight, maintenanceOn);
     const checks = run.group("checks", {
       http: each(HealthCheck, "check", w.healthChecks(triggers)),
       sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
@@ -125,6 +132,7 @@ export class Rollout extends pulumi.ComponentResource {
     this.report = rolloutReport({
       config,
       stack,
+      digest,
       windowVerdict,
       preflight,
       announceStart,
@@ -132,6 +140,7 @@ export class Rollout extends pulumi.ComponentResource {
       maintenanceOn,
       maintenanceOff,
       backup,
+      restore,
       schema,
       containers,
       httpChecks: checks.http,

@@ -5,6 +5,7 @@ import type {
   Announcement,
   ContainerRelease,
   DatabaseBackup,
+  DatabaseRestore,
   HealthCheck,
   MaintenanceMode,
   Preflight,
@@ -39,10 +40,19 @@ export interface PhaseTiming {
 export interface RolloutReport {
   readonly release: {
     readonly id: string;
+    /** What approvals name: the digest of the release's content. */
+    readonly digest: string;
     readonly image: string;
     readonly schemaTarget?: string;
     readonly stack: string;
   };
+  /** Set when this update rolled back: what it undid, why, and the backup it restored. */
+  readonly rollback: {
+    readonly undoes: string;
+    readonly toUpdate: number;
+    readonly reason: string | null;
+    readonly restored: { readonly path: string; readonly tablesRestored: number } | null;
+  } | null;
   readonly gates: {
     readonly window: (Omit<WindowVerdict, "minutes"> & { readonly enforced: boolean }) | null;
     readonly override: string | null;
@@ -93,6 +103,7 @@ function timing(phase: string, startedAt: string, finishedAt: string): PhaseTimi
 export interface ReportSources {
   readonly config: RolloutConfig;
   readonly stack: string;
+  readonly digest: string;
   readonly windowVerdict: WindowVerdict | undefined;
   readonly preflight: Preflight;
   readonly announceStart?: Announcement;
@@ -100,6 +111,7 @@ export interface ReportSources {
   readonly maintenanceOn?: MaintenanceMode;
   readonly maintenanceOff?: MaintenanceMode;
   readonly backup?: DatabaseBackup;
+  readonly restore?: DatabaseRestore;
   readonly schema?: Schema;
   readonly containers: ContainerRelease;
   readonly httpChecks: readonly HealthCheck[];
@@ -133,6 +145,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     on: opt(p.maintenanceOn?.result),
     off: opt(p.maintenanceOff?.result),
     backup: opt(p.backup?.result),
+    restored: opt(p.restore?.result),
     schemaVersion: opt(p.schema?.version),
     schemaRun: opt(p.schema?.lastRun),
     imageId: p.containers.imageId,
@@ -164,7 +177,24 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     const backup = r.backup as BackupResult | undefined;
     const previous = r.previous as ReleaseFacts | null;
     return {
-      release: { id: release.id, image: release.image, schemaTarget: release.schemaTarget, stack },
+      release: {
+        id: release.id,
+        digest: p.digest,
+        image: release.image,
+        schemaTarget: release.schemaTarget,
+        stack,
+      },
+      rollback: config.rollback
+        ? {
+            undoes: config.rollback.undoes,
+            toUpdate: config.rollback.toUpdate,
+            reason: config.rollback.reason ?? null,
+            restored:
+              r.restored && config.rollback.restoreBackup
+                ? { path: config.rollback.restoreBackup.path, tablesRestored: r.restored.tablesRestored }
+                : null,
+          }
+        : null,
       gates: {
         window: p.windowVerdict
           ? {

@@ -9,9 +9,12 @@ import type {
   ContainerReleaseArgs,
   DatabaseBackupArgs,
   DatabaseObjectsArgs,
+  DatabaseRestoreArgs,
   HealthCheckArgs,
+  MaintenanceMode,
   MaintenanceModeArgs,
   PgConnectionInput,
+  Preflight,
   PreflightArgs,
   ReleaseFacts,
   SchemaArgs,
@@ -23,12 +26,15 @@ import type {
 import { imageTag, type RolloutConfig, type SecretKey } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { SmokeTestSpec } from "../engines/checks/smoke";
+import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 
 /** What every wiring function reads. */
 export interface WiringContext {
   readonly config: RolloutConfig;
   readonly stack: string;
+  /** The release digest (identity.ts): the once-per-release steps run again when it changes. */
+  readonly digest: string;
   /** Folder that relative paths in config are resolved against (the project folder). */
   readonly projectDir: string;
   /** A secret config value; throws naming the key when it is not set. */
@@ -51,9 +57,22 @@ function expandExpectations(
 /** Each phase's arguments, read from one rollout's context. */
 export class Wiring {
   private readonly version: string | undefined;
+  private readonly rollback: boolean;
 
   constructor(private readonly ctx: WiringContext) {
     this.version = imageTag(ctx.config.release.image);
+    this.rollback = ctx.config.rollback !== undefined;
+  }
+
+  /** The content hash of the image's build sources, when the image is built here. */
+  static sourceHash(config: RolloutConfig, projectDir: string): string | undefined {
+    const { build } = config.app;
+    if (!build) return undefined;
+    const context = path.resolve(projectDir, build.context);
+    return hashSources(
+      context,
+      build.prepareInputs.length > 0 ? [...build.prepareInputs, build.dockerfile] : ["."],
+    );
   }
 
   /** The admin connection that the preflight, backup, schema, checks and database objects use. */
@@ -71,10 +90,11 @@ export class Wiring {
   }
 
   preflight(): PreflightArgs {
-    const { preflight, release } = this.ctx.config;
+    const { preflight } = this.ctx.config;
     return {
       connection: this.adminConnection(),
-      release: release.id,
+      digest: this.ctx.digest,
+      policy: { rollback: this.rollback },
       spec: {
         currentHealthUrl: preflight.currentHealthUrl,
         allowNoCurrentService: preflight.allowNoCurrentService,
@@ -120,7 +140,7 @@ export class Wiring {
         allowUnreachable: maintenance.allowUnreachable,
       })),
     );
-    return { call, state, triggers };
+    return { call, state, triggers, policy: { rollback: this.rollback } };
   }
 
   backup(): DatabaseBackupArgs | undefined {
@@ -132,10 +152,12 @@ export class Wiring {
       dir: path.resolve(projectDir, backup.dir),
       stack,
       release: release.id,
+      digest: this.ctx.digest,
       minBytes: backup.minBytes,
       expectTables: backup.expectTables,
       restoreTest: backup.restoreTest,
       keep: backup.keep,
+      protectReleases: config.rollback ? [config.rollback.undoes] : [],
       offsite: backup.offsite,
     };
   }
@@ -154,6 +176,19 @@ export class Wiring {
     };
   }
 
+  /** A rollback's restore of the backup taken before the release it undoes, when it asks for one. */
+  restore(): DatabaseRestoreArgs | undefined {
+    const { rollback, migrations } = this.ctx.config;
+    if (!rollback?.restoreBackup) return undefined;
+    return {
+      connection: pulumi.output(this.adminConnection()),
+      path: rollback.restoreBackup.path,
+      sha256: rollback.restoreBackup.sha256,
+      table: migrations?.table,
+      lockTimeoutSeconds: migrations?.lockTimeoutSeconds ?? 0,
+    };
+  }
+
   databaseObjects(): DatabaseObjectsArgs {
     return {
       connection: this.adminConnection(),
@@ -163,7 +198,7 @@ export class Wiring {
   }
 
   /** The image and the app's container; `appRole` comes from the role resource, which orders role -> container. */
-  containerRelease(appRole: pulumi.Output<string>): ContainerReleaseArgs {
+  containerRelease(appRole: pulumi.Output<string>, sourceHash: string | undefined): ContainerReleaseArgs {
     const { config, secret, stack, projectDir } = this.ctx;
     const { release, database, app } = config;
     // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
@@ -174,7 +209,8 @@ export class Wiring {
         context: path.resolve(projectDir, app.build.context),
         dockerfile: app.build.dockerfile,
         prepareCommand: app.build.prepareCommand,
-        prepareInputs: app.build.prepareInputs,
+        sourceHash: sourceHash ?? "",
+        expectImageId: config.rollback?.imageId,
         args: {
           ...(app.build.baseImage ? { BASE_IMAGE: app.build.baseImage } : {}),
           ...(this.version ? { APP_VERSION: this.version } : {}),
@@ -200,12 +236,23 @@ export class Wiring {
     };
   }
 
-  /** What makes the steps after the release run again: the release id, the image and the containers. */
-  triggers(containers: ContainerRelease): Triggers {
+  /**
+   * What makes the steps after the release run again: the release digest, the image, the
+   * containers, and the runs of preflight and maintenance on. With the last two, whatever run
+   * switched maintenance on (a rollback after a failed release included) also runs the checks and
+   * switches it off, even when the release's own inputs did not change.
+   */
+  triggers(
+    containers: ContainerRelease,
+    preflight: Preflight,
+    maintenanceOn: MaintenanceMode | undefined,
+  ): Triggers {
     return [
-      pulumi.output(this.ctx.config.release.id),
+      pulumi.output(this.ctx.digest),
       containers.imageId,
       containers.containerIds.apply((ids) => JSON.stringify(ids)),
+      preflight.finishedAt,
+      maintenanceOn ? maintenanceOn.finishedAt : pulumi.output("no maintenance"),
     ];
   }
 
@@ -281,6 +328,7 @@ export class Wiring {
     const { release } = this.ctx.config;
     return {
       release: release.id,
+      digest: this.ctx.digest,
       image: release.image,
       imageId: containers.imageId,
       schemaVersion: schemaVersion ?? "none",

@@ -19,7 +19,7 @@ import {
   type PgConnection,
 } from "../postgres";
 import { cleanCrashLeftovers, scratchDatabaseName, scratchLockKey, type LeftoverCleanup } from "./leftovers";
-import { applyRetention, backupFileName, stackBackupDir } from "./retention";
+import { applyRetention, backupFileName, newestBackupOf, stackBackupDir } from "./retention";
 
 /** What {@link takePostgresBackup} backs up, where, and how hard it checks the result. */
 export interface PostgresBackupOptions {
@@ -46,6 +46,12 @@ export interface PostgresBackupOptions {
   readonly restoreTest?: boolean;
   /** How many of the newest backups of this stack to keep; older ones are deleted. 0 keeps all. */
   readonly keep: number;
+  /**
+   * Releases whose newest backup retention must keep whatever its age: a rollback protects the
+   * dump taken before the release it undoes, which `--restore-backup` may still need.
+   * @default none
+   */
+  readonly protectReleases?: readonly string[];
   /**
    * Folder holding pg_dump and pg_restore.
    * @default the client under /usr/lib/postgresql/<server major>/bin when installed, else the one on
@@ -255,7 +261,10 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
     }
     log?.(`backup: ${file} verified, ${verified.bytes} bytes, ${verified.tables.length} tables`);
 
-    const removedByRetention = applyRetention(options.dir, options.stack, keep, [file]);
+    const protect = (options.protectReleases ?? []).flatMap(
+      (release) => newestBackupOf(options.dir, options.stack, release)?.path ?? [],
+    );
+    const removedByRetention = applyRetention(options.dir, options.stack, keep, [file, ...protect]);
     for (const removed of removedByRetention) log?.(`backup: retention (keep ${keep}) removed ${removed}`);
 
     return {

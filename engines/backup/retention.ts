@@ -130,3 +130,35 @@ export function applyRetention(dir: string, stack: string, keep: number, protect
   }
   return removed;
 }
+
+/** A backup file on disk and the SHA-256 its sidecar recorded. */
+export interface BackupFile {
+  readonly path: string;
+  readonly sha256: string;
+  /** `YYYYMMDDTHHMMSSZ`, from the file name. */
+  readonly timestamp: string;
+}
+
+/**
+ * The newest verified backup taken for `release` on `stack` under the backup root `dir`: for a
+ * forward release, the dump its rollout took before it changed anything (a rollback's own backup is
+ * named after the release it goes back to, so it is never this one). Undefined when there is none.
+ */
+export function newestBackupOf(dir: string, stack: string, release: string): BackupFile | undefined {
+  const folder = stackBackupDir(dir, stack);
+  if (!fs.existsSync(folder)) return undefined;
+  const wanted = { stack: sanitizeStackName(stack), release: sanitizeReleaseName(release) };
+  return fs
+    .readdirSync(folder)
+    .flatMap((name) => {
+      const parsed = parseBackupFileName(name);
+      const sidecar = path.join(folder, `${name}.sha256`);
+      if (parsed?.stack !== wanted.stack || parsed.release !== wanted.release || !fs.existsSync(sidecar))
+        return [];
+      const sha256 = fs.readFileSync(sidecar, "utf8").trim().split(/\s+/)[0];
+      return /^[0-9a-f]{64}$/.test(sha256)
+        ? [{ path: path.join(folder, name), sha256, timestamp: parsed.timestamp }]
+        : [];
+    })
+    .sort((a, b) => b.timestamp.localeCompare(a.timestamp))[0];
+}

@@ -22,9 +22,18 @@ export interface ImageBuildSpec {
 export interface ImageBuildResult {
   /** `sha256:...` id of the image. */
   readonly imageId: string;
-  /** "built", or "reused" when the tag already held an image of the same sources and arguments. */
-  readonly outcome: "built" | "reused";
+  /**
+   * "built"; "reused" when the tag already held an image of the same sources and arguments;
+   * "recorded" when a rollback ran the image id recorded for its release.
+   */
+  readonly outcome: "built" | "reused" | "recorded";
   readonly durationMs: number;
+}
+
+/** How a build runs this time. */
+export interface ImageBuildPolicy {
+  /** A rollback's recorded image id: that exact image runs, whatever the tag points at now. */
+  readonly expectImageId?: string;
 }
 
 const LABEL = "rollout.build-hash";
@@ -60,6 +69,26 @@ function buildHash(spec: ImageBuildSpec): string {
   ].join(";");
 }
 
+/** Which parts of two build identities differ, in words: the sources, the Dockerfile, a build argument. */
+function buildDifference(held: string, wanted: string): string {
+  if (held === "") return "it was not built by a rollout (no rollout.build-hash label)";
+  const [heldSources, heldFile, ...heldArgs] = held.split(";");
+  const [sources, file, ...args] = wanted.split(";");
+  const parts: string[] = [];
+  if (heldSources !== sources) parts.push(`sources ${heldSources.slice(0, 12)} vs ${sources.slice(0, 12)}`);
+  if (heldFile !== file) parts.push(`Dockerfile ${heldFile} vs ${file}`);
+  const argNames = new Set([...heldArgs, ...args].map((a) => a.split("=")[0]));
+  for (const name of argNames) {
+    const a = heldArgs.find((x) => x.startsWith(`${name}=`));
+    const b = args.find((x) => x.startsWith(`${name}=`));
+    if (a !== b)
+      parts.push(
+        `build arg ${name}: ${a?.slice(name.length + 1) ?? "unset"} vs ${b?.slice(name.length + 1) ?? "unset"}`,
+      );
+  }
+  return `its rollout.build-hash label differs (${parts.join("; ")})`;
+}
+
 /** Id and build label of the image the tag points at, or undefined when there is none. */
 export function inspectImage(tag: string, dockerHost: string): { id: string; hash: string } | undefined {
   const result = spawnSync(
@@ -77,14 +106,32 @@ export function inspectImage(tag: string, dockerHost: string): { id: string; has
 
 /**
  * Builds the image unless the tag already holds one built from the same sources and arguments, so
- * a rollback to an earlier release reuses the image it had instead of rebuilding it.
+ * a rollback to an earlier release reuses the image it had instead of rebuilding it. A tag is
+ * never moved to other content: a tag that holds another build is refused, naming what differs.
+ * With `policy.expectImageId` (a rollback) the recorded image runs, and nothing is built.
  */
-export function buildImage(spec: ImageBuildSpec): ImageBuildResult {
+export function buildImage(spec: ImageBuildSpec, policy: ImageBuildPolicy = {}): ImageBuildResult {
   const started = Date.now();
+  if (policy.expectImageId) {
+    if (!inspectImage(policy.expectImageId, spec.dockerHost)) {
+      throw new Error(
+        `image ${policy.expectImageId}, recorded for ${spec.tag} when it ran, is no longer on the Docker host ` +
+          `(${spec.dockerHost}); load it there again (docker load) or roll back to another update`,
+      );
+    }
+    return { imageId: policy.expectImageId, outcome: "recorded", durationMs: Date.now() - started };
+  }
   const wanted = buildHash(spec);
   const existing = inspectImage(spec.tag, spec.dockerHost);
   if (existing && existing.hash === wanted) {
     return { imageId: existing.id, outcome: "reused", durationMs: Date.now() - started };
+  }
+  if (existing) {
+    throw new Error(
+      `refusing to build ${spec.tag}: the tag already holds image ${existing.id}, and ${buildDifference(existing.hash, wanted)}; ` +
+        "a tag names one content, so give this build a new tag (a new release), or remove the old image " +
+        `(\`docker rmi ${spec.tag}\`) if no release in the stack history runs it`,
+    );
   }
   if (spec.prepareCommand) {
     run("sh", ["-c", spec.prepareCommand], {

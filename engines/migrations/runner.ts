@@ -308,7 +308,12 @@ async function connect(
   return client;
 }
 
-async function acquireLock(
+/**
+ * Takes the migration lock of `table` on `client`'s session, waiting up to `timeoutSeconds`; throws a
+ * MigrationError naming the session that holds it. Other work that must not overlap a migration
+ * (a restore) takes it too.
+ */
+export async function acquireLock(
   client: Client,
   key: [number, number],
   table: string,

@@ -2,87 +2,11 @@
 // operator runs them, against a real stack, PostgreSQL and Docker engine.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { cli, killTree, matchOut, spawnUp, stackEnv, tail, webhookListener, type Cli } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { createTestStack, query, sampleConfig, type Release, type TestStack } from "../support/stack";
-
-interface Cli {
-  code: number | null;
-  output: string;
-}
-
-/**
- * Runs deploy/cli.ts as the npm scripts do, against the test stack's backend. Asynchronous, so the
- * webhook listener in this process keeps answering while the command runs; `onOutput` sees the
- * output so far as it grows.
- */
-function cli(t: TestStack, args: string[], onOutput?: (output: string) => void): Promise<Cli> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", path.join(ROOT, "deploy", "cli.ts"), ...args, "--stack", t.name],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          PULUMI_BACKEND_URL: t.backendUrl,
-          PULUMI_CONFIG_PASSPHRASE: "integration-test",
-        },
-      },
-    );
-    let output = "";
-    const collect = (c: Buffer) => {
-      output += c.toString();
-      onOutput?.(output);
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    child.on("close", (code) => resolve({ code, output }));
-  });
-}
-
-/** The end of a command's output, for assertion messages. */
-const tail = (text: string) =>
-  [
-    ...text
-      .split("\n")
-      .filter((line) => /error/i.test(line))
-      .slice(0, 15),
-    "...",
-    text.slice(-2500),
-  ].join("\n");
-const matchOut = (text: string, pattern: RegExp) =>
-  assert.ok(pattern.test(text), `expected ${pattern}\n--- end of output ---\n${tail(text)}`);
-
-/** Every process under `pid`, deepest first, read before any is killed (orphans get reparented). */
-function descendants(pid: number): number[] {
-  const table = spawnSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" })
-    .stdout.trim()
-    .split("\n")
-    .map((line) => line.trim().split(/\s+/).map(Number));
-  const children = (p: number): number[] =>
-    table.filter(([, ppid]) => ppid === p).flatMap(([child]) => [...children(child), child]);
-  return children(pid);
-}
-
-/** Collects webhook posts on 127.0.0.1. */
-async function webhookListener() {
-  const received: { event: string; release: string; text: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      received.push(JSON.parse(body) as { event: string; release: string; text: string });
-      res.writeHead(200).end("ok");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { received, url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
 
 describe("rollback and deploy", () => {
   let t: TestStack;
@@ -167,7 +91,8 @@ describe("rollback and deploy", () => {
   it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async (ctx) => {
     await release("1.2.1", `${t.name}-broken`);
     const run = await cli(t, ["deploy", "--yes", "--auto-rollback"]);
-    assert.equal(run.code, 1, tail(run.output));
+    // 3: rolled back; the release asked for is not live, the one before it is.
+    assert.equal(run.code, 3, tail(run.output));
     matchOut(run.output, /deploy of itest-rollback-\w+-broken failed after/);
     matchOut(run.output, /from the failure to the previous release serving: [\d.]+ s/);
     // The figure the README quotes.
@@ -247,16 +172,8 @@ describe("rollback and deploy", () => {
     await release("1.2.0", `${t.name}-slow`, (c) => {
       c["rollout:release"].schemaTarget = "0005";
     });
-    const env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: t.backendUrl,
-      PULUMI_CONFIG_PASSPHRASE: "integration-test",
-    };
-    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", t.name, "--non-interactive"], {
-      cwd: ROOT,
-      env,
-      detached: true,
-    });
+    const env = stackEnv(t);
+    const child = spawnUp(t);
     // Wait until the migration is inside pg_sleep, then kill the whole process group.
     const deadline = Date.now() + 180_000;
     for (;;) {
@@ -270,14 +187,7 @@ describe("rollback and deploy", () => {
     }
     // A crash takes every process of the run with it: the CLI, its language host and the provider
     // host that holds the database session.
-    for (const pid of [...descendants(child.pid!), child.pid!]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((resolve) => child.on("close", resolve));
+    await killTree(child);
 
     // The transaction died with its connection: nothing half-applied, 0004 still the version.
     const deadline2 = Date.now() + 30_000;
@@ -335,7 +245,7 @@ describe("rollback and deploy", () => {
         spawnSync("docker", ["stop", "-t", "0", `${t.name}-app`]);
       }
     });
-    assert.equal(result.code, 1, tail(result.output));
+    assert.equal(result.code, 3, tail(result.output));
     matchOut(result.output, /breach while watching: soak failed after \d+ s: error rate [\d.]+ %/);
     matchOut(
       result.output,

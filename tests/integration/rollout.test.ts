@@ -8,7 +8,14 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { readVersionSet } from "../../scripts/versions";
 import { ROOT } from "../support/fixtures";
-import { containerState, createTestStack, query, sampleConfig, type TestStack } from "../support/stack";
+import {
+  containerState,
+  createTestStack,
+  query,
+  sampleConfig,
+  TEST_IMAGE,
+  type TestStack,
+} from "../support/stack";
 
 interface Report {
   release: { id: string; image: string; schemaTarget: string };
@@ -117,7 +124,7 @@ describe("rollouts of the sample service", () => {
     assert.equal(report.maintenance?.on.outcome, "unreachable", "a first install has no service to pause");
     assert.equal(report.maintenance?.off.outcome, "switched");
     assert.ok(report.soak && report.soak.probes > 0 && report.soak.errorRate === 0);
-    assert.deepEqual(report.image, { before: null, after: "sample-app:1.0.0", id: report.image.id });
+    assert.deepEqual(report.image, { before: null, after: `${TEST_IMAGE}:1.0.0`, id: report.image.id });
     assert.match(report.image.id, /^sha256:[0-9a-f]{64}$/);
     const phases = report.phases.map((p) => p.phase);
     for (const phase of [
@@ -161,13 +168,13 @@ describe("rollouts of the sample service", () => {
       preview.stdout,
       /"apply 0003_add_item_status:".*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
     );
-    assert.match(preview.stdout, /sample-app:1\.0\.0"?\s*=>\s*"?sample-app:1\.1\.0/);
+    assert.match(preview.stdout, /rollout-itest-app:1\.0\.0"?\s*=>\s*"?rollout-itest-app:1\.1\.0/);
     const up = await t.stack.up({ message: "release 1.1.0" });
     const report = up.outputs.report.value as Report;
     assert.equal(await schemaVersion(), "0003");
     assert.deepEqual(report.schema?.applied, ["0003_add_item_status"]);
-    assert.equal(report.image.before, "sample-app:1.0.0");
-    assert.equal(report.image.after, "sample-app:1.1.0");
+    assert.equal(report.image.before, `${TEST_IMAGE}:1.0.0`);
+    assert.equal(report.image.after, `${TEST_IMAGE}:1.1.0`);
     assert.equal(report.maintenance?.on.outcome, "switched");
     assert.equal((await health()).version, "1.1.0");
   });

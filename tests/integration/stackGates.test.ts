@@ -59,7 +59,11 @@ describe("the dev stack's preflight gate on a server shared by two stacks", () =
   it("passes while another stack's database holds the migration lock", async () => {
     const other = await holdMigrationLock(theirs);
     try {
-      const result = await runPreflight(connection, { allowNoCurrentService: false, gates });
+      const result = await runPreflight(
+        connection,
+        { allowNoCurrentService: false, gates },
+        { rollback: false },
+      );
       assert.deepEqual(
         result.gates.map((g) => [g.name, g.value]),
         [["no-other-migration", "0"]],
@@ -73,7 +77,7 @@ describe("the dev stack's preflight gate on a server shared by two stacks", () =
     const same = await holdMigrationLock(ours);
     try {
       await assert.rejects(
-        runPreflight(connection, { allowNoCurrentService: false, gates }),
+        runPreflight(connection, { allowNoCurrentService: false, gates }, { rollback: false }),
         (err: Error) => {
           assert.match(
             err.message,

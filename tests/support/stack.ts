@@ -88,12 +88,18 @@ const TARGET: Record<Release, string> = {
   "1.2.1": "0004",
 };
 
+/**
+ * The image repository the test stacks build the sample service into: its own, so a test's tags
+ * never name the dev stack's builds (one tag names one build on the shared engine).
+ */
+export const TEST_IMAGE = "rollout-itest-app";
+
 /** The whole rollout of the sample service on this stack, as the dev stack has it, with short waits. */
 export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t.name}-${release}`) {
   const db = targetDatabase();
   const base = `http://127.0.0.1:${t.appPort}`;
   return {
-    "rollout:release": { id, image: `sample-app:${release}`, schemaTarget: TARGET[release] },
+    "rollout:release": { id, image: `${TEST_IMAGE}:${release}`, schemaTarget: TARGET[release] },
     "rollout:database": {
       host: db.host,
       port: db.port,
@@ -109,7 +115,8 @@ export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t
         context: "sample-app",
         prepareCommand: "node build.mjs",
         prepareInputs: ["src", "build.mjs"],
-        baseImage: process.env.ROLLOUT_BASE_IMAGE ?? "rollout/node-base:local",
+        // As in Pulumi.dev.yaml: one tag names one build on the shared engine.
+        baseImage: "rollout/node-base:local",
       },
       env: { SEED_USER: "smoke" },
       secretEnv: { MAINTENANCE_TOKEN: "maintenanceToken", SEED_PASSWORD: "smokePassword" },

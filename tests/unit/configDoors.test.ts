@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, SECRET_KEYS } from "../../config";
-import { stackConfigFrom } from "../../deploy/cli";
+import { stackConfigFrom } from "../../deploy/stackConfig";
 import { programConfig } from "../../rollout";
 import { readStackFile } from "../support/fixtures";
 import { recordRegistrations, valueOf } from "../support/mocks";

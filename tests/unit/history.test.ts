@@ -147,3 +147,54 @@ describe("numbered by time, not by listing order", () => {
     );
   });
 });
+
+describe("rollbacks in the history", () => {
+  const mark = (undoes: string, toUpdate: number, reason?: string) => ({
+    "rollout:rollback": { value: JSON.stringify({ undoes, toUpdate, reason }), secret: false },
+  });
+  const rollback = (
+    version: number,
+    result: string,
+    release: typeof r100,
+    undoes: string,
+    toUpdate: number,
+  ) => {
+    const e = entry(version, result, release);
+    return { ...e, config: { ...e.config, ...mark(undoes, toUpdate) } };
+  };
+  const base = [entry(1, "succeeded", r100), entry(2, "succeeded", r110), entry(3, "succeeded", r120)];
+
+  it("refuses a rollback right after a rollback without --to, naming both releases", () => {
+    assert.throws(
+      () => chooseRollbackTarget([...base, rollback(4, "succeeded", r110, "r-1.2.0", 2)]),
+      /update 4 already rolled r-1\.2\.0 back to r-1\.1\.0; rolling back again would go further back than that, so name the update to go back to with --to/,
+    );
+  });
+
+  it("takes --to after a rollback", () => {
+    const choice = chooseRollbackTarget([...base, rollback(4, "succeeded", r110, "r-1.2.0", 2)], 1);
+    assert.deepEqual(choice.target, { version: 1, release: r100 });
+    assert.equal(choice.undoes, "r-1.1.0");
+  });
+
+  it("keeps the target of a failed rollback when retried, and still undoes the same release", () => {
+    const choice = chooseRollbackTarget([...base, rollback(4, "failed", r110, "r-1.2.0", 2)]);
+    assert.deepEqual(choice.target, { version: 2, release: r110 });
+    assert.equal(choice.undoes, "r-1.2.0");
+    assert.equal(choice.retryOf, 4);
+  });
+
+  it("never picks a release a rollback undid, even after a plain up in between", () => {
+    const history = [...base, rollback(4, "succeeded", r110, "r-1.2.0", 2), entry(5, "succeeded", r110)];
+    const choice = chooseRollbackTarget(history);
+    assert.deepEqual(choice.target, { version: 1, release: r100 });
+  });
+
+  it("lists rollbacks as such", () => {
+    const lines = historyLines([...base, rollback(4, "succeeded", r110, "r-1.2.0", 2)]);
+    assert.deepEqual(
+      lines.map((l) => l.kind),
+      ["rollback", "update", "update", "update"],
+    );
+  });
+});

@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { recordRegistrations, secretInput, valueOf, type Registration } from "../support/mocks";
+import path from "node:path";
 import { loadConfig } from "../../config";
+import { loadMigrations } from "../../engines/migrations";
 import { fullRawConfig, minimalRawConfig, ROOT } from "../support/fixtures";
 
 const registrations: Registration[] = recordRegistrations();
 // Imported after the mocks are set, so resources register against them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Rollout } = require("../../rollout") as typeof import("../../rollout");
+const { Rollout, releaseDigest, Wiring } = require("../../rollout") as typeof import("../../rollout");
 type Report = import("../../rollout").RolloutReport;
 
 const ALL_SECRETS = {
@@ -22,13 +24,31 @@ const ALL_SECRETS = {
 const IN_WINDOW = new Date("2026-11-25T04:00:00Z");
 const OUT_OF_WINDOW = new Date("2026-11-24T04:00:00Z");
 
+const present = Object.fromEntries(Object.keys(ALL_SECRETS).map((k) => [k, true]));
+
+/** The digest of the release `raw` describes, as the rollout computes it. */
+function digestOf(raw: Record<string, unknown>): string {
+  const config = loadConfig("test", { ...raw, approvals: undefined }, present);
+  const migrations = config.migrations
+    ? loadMigrations(path.resolve(ROOT, config.migrations.dir))
+    : undefined;
+  return releaseDigest(config, migrations, Wiring.sourceHash(config, ROOT));
+}
+
+/** `raw` with every approval that names no digest naming this release's digest. */
+function approved(raw: Record<string, unknown>): Record<string, unknown> {
+  const approvals = raw.approvals as { required: string[]; given: Record<string, unknown>[] } | undefined;
+  if (!approvals || approvals.given.every((a) => a.digest)) return raw;
+  const digest = digestOf(raw);
+  return { ...raw, approvals: { ...approvals, given: approvals.given.map((a) => ({ digest, ...a })) } };
+}
+
 function newRollout(
   name: string,
   raw: Record<string, unknown>,
   opts: { now?: Date; dryRun?: boolean; secrets?: Partial<typeof ALL_SECRETS> } = {},
 ) {
-  const present = Object.fromEntries(Object.keys(ALL_SECRETS).map((k) => [k, true]));
-  const config = loadConfig("test", raw, present);
+  const config = loadConfig("test", approved(raw), present);
   const secrets = Object.fromEntries(
     Object.entries({ ...ALL_SECRETS, ...opts.secrets }).map(([k, v]) => [k, pulumi.secret(v)]),
   );
@@ -135,13 +155,16 @@ describe("Rollout with the minimal config", () => {
     assert.equal(url.searchParams.get("sslmode"), "disable");
   });
 
-  it("keys every check to the release and the containers, and expands {version}", () => {
+  it("keys every check to the release's content, the containers and this run's preflight, and expands {version}", () => {
     for (const check of mine.filter((r) => r.type === "pulumi-nodejs:dynamic/rollout:HttpCheck")) {
-      // Data flow from the containers orders containers -> checks.
+      // Data flow from the containers orders containers -> checks; the preflight's run time makes
+      // every run that started a release (or a rollback) check it again.
       assert.deepEqual(check.inputs.triggers, [
-        "2026.11.21-1",
+        digestOf(minimalRawConfig()),
         `sha256:${"a".repeat(64)}`,
         JSON.stringify({ app: "m-release-app-id" }),
+        "2026-11-21T22:00:01.000Z",
+        "no maintenance",
       ]);
     }
     const spec = byName(mine, "m-check-health-run").inputs.spec as { expectJson: unknown };
@@ -165,6 +188,7 @@ describe("Rollout with the minimal config", () => {
   it("reports the release, image and every check, with null for the parts left out", () => {
     assert.deepEqual(report.release, {
       id: "2026.11.21-1",
+      digest: digestOf(minimalRawConfig()),
       image: "sample-app:1.0.0",
       schemaTarget: undefined,
       stack: "test",
@@ -435,7 +459,7 @@ describe("Rollout program-time gates", () => {
             },
           }),
         ),
-      /refusing to roll out: approval by `tech-lead` for release 2026\.11\.21-1 is missing; add/,
+      /refusing to roll out: approval by `tech-lead` for release 2026\.11\.21-1 \(digest [0-9a-f]{12}\) is missing; add \{role: tech-lead, by: <name>, release: "2026\.11\.21-1", digest: "[0-9a-f]{12}"\}/,
     );
   });
 
@@ -455,6 +479,103 @@ describe("Rollout program-time gates", () => {
           fullRawConfig({ release: { id: "2026.11.21-1", image: "sample-app:1.1.0", schemaTarget: "0099" } }),
         ),
       /schema target "0099" is not a migration in the folder; use one of: 0000, 0001, 0002, 0003, 0004/,
+    );
+  });
+});
+
+describe("Rollout as a rollback (rollout:rollback set by `npm run rollback`)", () => {
+  const rollbackOf = (extra: Record<string, unknown> = {}) => ({
+    undoes: "2026.11.28-1",
+    toUpdate: 7,
+    ...extra,
+  });
+
+  it("goes ahead outside the window with a reason, which lands in the report", async () => {
+    const r = await valueOf(
+      newRollout("rb1", fullRawConfig({ rollback: rollbackOf({ reason: "checkout broken since 02:10" }) }), {
+        now: OUT_OF_WINDOW,
+      }).report,
+    );
+    assert.deepEqual(r.rollback, {
+      undoes: "2026.11.28-1",
+      toUpdate: 7,
+      reason: "checkout broken since 02:10",
+      restored: null,
+    });
+    assert.equal(r.gates.window?.open, false);
+  });
+
+  it("refuses outside the window without a reason, saying how to give one", () => {
+    assert.throws(
+      () => newRollout("rb2", fullRawConfig({ rollback: rollbackOf() }), { now: OUT_OF_WINDOW }),
+      /refusing to roll back 2026\.11\.28-1 outside the window without a reason: outside the maintenance window .*npm run rollback -- --reason '<why>'/,
+    );
+    assert.equal(registrations.filter((r) => r.name.startsWith("rb2-")).length, 0);
+  });
+
+  it("does not judge approvals again: the release it goes back to held them when it ran", async () => {
+    const raw = fullRawConfig({
+      rollback: rollbackOf(),
+      approvals: { required: ["tech-lead", "dba"], given: [] },
+    });
+    const r = await valueOf(newRollout("rb3", raw).report);
+    assert.equal(r.rollback?.undoes, "2026.11.28-1");
+  });
+
+  it("runs preflight and maintenance by the rollback's rules, which are not a reason to run again", async () => {
+    await valueOf(newRollout("rb4", fullRawConfig({ rollback: rollbackOf() })).report);
+    const preflight = byName(registrations, "rb4-preflight-run");
+    assert.deepEqual(preflight.inputs.policy, { rollback: true });
+    assert.equal(preflight.inputs.digest, digestOf(fullRawConfig({ rollback: rollbackOf() })));
+    for (const name of ["rb4-maintenance-on-switch", "rb4-maintenance-off-switch"]) {
+      assert.deepEqual(byName(registrations, name).inputs.policy, { rollback: true });
+    }
+    // A forward release runs by the forward rules.
+    assert.deepEqual(byName(registrations, "f-preflight-run").inputs.policy, { rollback: false });
+  });
+
+  it("restores the chosen backup under the migration lock before the schema moves, when asked", async () => {
+    const restoreBackup = { path: "/backups/test/test_r_20261121T220000Z.dump", sha256: "d".repeat(64) };
+    await valueOf(newRollout("rb5", fullRawConfig({ rollback: rollbackOf({ restoreBackup }) })).report);
+    const restore = byName(registrations, "rb5-restore-restore");
+    assert.equal(restore.type, "pulumi-nodejs:dynamic/rollout:DatabaseRestore");
+    assert.equal(restore.inputs.path, restoreBackup.path);
+    assert.equal(restore.inputs.sha256, restoreBackup.sha256);
+    assert.equal(restore.inputs.table, "rollout_migrations");
+    assert.equal(registrations.filter((r) => r.name === "f-restore-restore").length, 0, "no restore forward");
+  });
+
+  it("refuses a rollback marker that undoes the release it rolls out", () => {
+    assert.throws(
+      () => newRollout("rb6", fullRawConfig({ rollback: rollbackOf({ undoes: "2026.11.21-1" }) })),
+      /rollout:rollback says this update undoes release 2026\.11\.21-1, which is the release it rolls out; .*pulumi config rm rollout:rollback/,
+    );
+  });
+});
+
+describe("release identity is its content", () => {
+  it("gives another image under the same release id another digest, so an approval of the old one does not count", () => {
+    const before = digestOf(fullRawConfig());
+    const image = { id: "2026.11.21-1", image: "sample-app:1.2.0", schemaTarget: "0003" };
+    assert.notEqual(digestOf(fullRawConfig({ release: image })), before);
+    const approvals = {
+      required: ["dba"],
+      given: [{ role: "dba", by: "bob", release: "2026.11.21-1", digest: before.slice(0, 12) }],
+    };
+    assert.throws(
+      () => newRollout("id1", fullRawConfig({ release: image, approvals })),
+      /approval by `dba` for release 2026\.11\.21-1 \(digest [0-9a-f]{12}\) is missing \(found only: bob for 2026\.11\.21-1 .*an approval of other content does not count\)/,
+    );
+  });
+
+  it("changes with a migration's content up to the target, and not with checks", () => {
+    const before = digestOf(fullRawConfig());
+    assert.equal(digestOf(fullRawConfig({ soak: { durationSeconds: 60 } })), before);
+    assert.notEqual(
+      digestOf(
+        fullRawConfig({ release: { id: "2026.11.21-1", image: "sample-app:1.1.0", schemaTarget: "0004" } }),
+      ),
+      before,
     );
   });
 });

@@ -64,21 +64,36 @@ describe("windowProblems", () => {
 });
 
 describe("approvalProblems", () => {
-  it("requires every role for this release", () => {
+  const digest = "1a2b3c4d5e6f".padEnd(64, "0");
+  const release = { id: "2026.11.21-1", digest };
+
+  it("requires every role for this release and its content", () => {
     const problems = approvalProblems(
       ["tech-lead", "dba"],
       [
-        { role: "tech-lead", by: "alice", release: "2026.11.21-1" },
-        { role: "dba", by: "bob", release: "2026.11.14-1" },
+        { role: "tech-lead", by: "alice", release: "2026.11.21-1", digest: "1a2b3c4d5e6f" },
+        { role: "dba", by: "bob", release: "2026.11.14-1", digest: "1a2b3c4d5e6f" },
       ],
-      "2026.11.21-1",
+      release,
     );
     assert.deepEqual(problems, [
-      "approval by `dba` for release 2026.11.21-1 is missing (found only: bob for 2026.11.14-1); " +
-        'add {role: dba, by: <name>, release: "2026.11.21-1"} under rollout:approvals.given in Pulumi.<stack>.yaml',
+      "approval by `dba` for release 2026.11.21-1 (digest 1a2b3c4d5e6f) is missing (found only: bob for 2026.11.14-1 " +
+        "(digest 1a2b3c4d5e6f); an approval of other content does not count); " +
+        'add {role: dba, by: <name>, release: "2026.11.21-1", digest: "1a2b3c4d5e6f"} under rollout:approvals.given in Pulumi.<stack>.yaml',
     ]);
   });
-  it("passes when all are present", () => {
-    assert.deepEqual(approvalProblems(["dba"], [{ role: "dba", by: "bob", release: "r1" }], "r1"), []);
+
+  it("does not count an approval of other content under the same release id", () => {
+    const other = { role: "dba", by: "bob", release: "2026.11.21-1", digest: "ffffffffffff" };
+    assert.equal(approvalProblems(["dba"], [other], release).length, 1);
+  });
+
+  it("accepts the full digest or a prefix of at least 12 digits", () => {
+    for (const d of [digest, digest.slice(0, 12)]) {
+      assert.deepEqual(
+        approvalProblems(["dba"], [{ role: "dba", by: "bob", release: release.id, digest: d }], release),
+        [],
+      );
+    }
   });
 });

@@ -1,0 +1,26 @@
+// A release's identity is its content, not its label: the release value plus what it deploys (the
+// image reference and the sources it is built from, the migrations up to its target, the service
+// and host config). The digest keys the once-per-release steps and is what approvals name.
+import { createHash } from "node:crypto";
+import { canonical } from "../components";
+import type { RolloutConfig } from "../config";
+import type { Migration } from "../engines/migrations";
+
+/** Hex SHA-256 of what the release deploys. */
+export function releaseDigest(
+  config: RolloutConfig,
+  migrations: readonly Migration[] | undefined,
+  sourceHash: string | undefined,
+): string {
+  const target = config.release.schemaTarget;
+  const content = {
+    release: config.release,
+    migrations: (migrations ?? [])
+      .filter((m) => target !== undefined && m.id <= target)
+      .map((m) => [m.id, m.checksum]),
+    app: config.app,
+    docker: config.docker,
+    sourceHash: sourceHash ?? null,
+  };
+  return createHash("sha256").update(canonical(content)).digest("hex");
+}
