@@ -82,6 +82,16 @@ export class DatabaseBackup extends pulumi.ComponentResource {
       { parent: this },
     );
     this.result = run.result;
+    // Crash leftovers are named where the operator looks: removed ones as info, the rest as warnings
+    // with the command that removes them.
+    this.result.apply((r) => {
+      for (const item of r?.crashLeftovers?.removed ?? []) {
+        pulumi.log.info(`backup: removed ${item}, left by a run that was killed`, this);
+      }
+      for (const l of r?.crashLeftovers?.left ?? []) {
+        pulumi.log.warn(`backup: left ${l.item}: ${l.reason}; remove it with: ${l.command}`, this);
+      }
+    });
     this.startedAt = run.startedAt;
     this.finishedAt = run.finishedAt;
 

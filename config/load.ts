@@ -90,10 +90,36 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   return problems;
 }
 
+/** Every key a stack may set, without the namespace: the schema's keys and the secret keys. */
+export const KNOWN_KEYS: readonly string[] = [...Object.keys(configSchema.shape), ...SECRET_KEYS];
+
+/** Known keys that look like `key` (same letters ignoring case, or one is a prefix of the other). */
+function lookalikes(key: string): string[] {
+  const lower = key.toLowerCase();
+  return KNOWN_KEYS.filter((known) => {
+    const k = known.toLowerCase();
+    return k === lower || (lower.length >= 4 && (k.startsWith(lower) || lower.startsWith(k)));
+  });
+}
+
+/**
+ * A `rollout:*` key the program does not know is refused: a misspelt key (say `rollout:smokeTest`)
+ * would otherwise leave its part out of the rollout without a word.
+ */
+function unknownKeyProblem(key: string): string {
+  const like = lookalikes(key).map((k) => `${CONFIG_NAMESPACE}:${k}`);
+  const hint = like.length > 0 ? ` (did you mean ${like.join(" or ")}?)` : "";
+  return (
+    `${CONFIG_NAMESPACE}:${key} is not a known setting. Fix: rename it${hint} or remove it ` +
+    `(\`pulumi config rm ${CONFIG_NAMESPACE}:${key}\`); the keys are listed in the README's "Stack config" table.`
+  );
+}
+
 /**
  * Validates raw stack config.
  * @param stack the stack name, for messages.
- * @param raw the non-secret keys as Pulumi parsed them (objects for structured keys).
+ * @param raw the non-secret keys as Pulumi parsed them (objects for structured keys); any other
+ *   key set in the stack belongs here too, so that it is refused.
  * @param secretsPresent which secret keys have a value.
  */
 export function loadConfig(
@@ -102,6 +128,9 @@ export function loadConfig(
   secretsPresent: Partial<Record<SecretKey, boolean>>,
 ): RolloutConfig {
   const problems: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (value !== undefined && !KNOWN_KEYS.includes(key)) problems.push(unknownKeyProblem(key));
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -134,6 +163,8 @@ export interface ConfigReader<S> {
   value(key: string): unknown;
   /** A secret key's value, or undefined when it is not set. */
   secret(key: SecretKey): S | undefined;
+  /** Every key of the namespace the stack sets (without the namespace), known or not. */
+  keys(): string[];
 }
 
 /** The secrets a stack has set; the required ones are always there once config is loaded. */
@@ -145,7 +176,15 @@ export function readConfig<S>(
   stack: string,
   reader: ConfigReader<S>,
 ): { config: RolloutConfig; secrets: StackSecrets<S> } {
-  const raw = Object.fromEntries(Object.keys(configSchema.shape).map((key) => [key, reader.value(key)]));
+  const secretKeys: readonly string[] = SECRET_KEYS;
+  const keys = new Set([...Object.keys(configSchema.shape), ...reader.keys()]);
+  // An unknown key's value is never read: it may be a secret, and only its name goes in the error.
+  const schemaKeys: readonly string[] = Object.keys(configSchema.shape);
+  const raw = Object.fromEntries(
+    [...keys]
+      .filter((key) => !secretKeys.includes(key))
+      .map((key) => [key, schemaKeys.includes(key) ? reader.value(key) : true]),
+  );
   const secrets: Partial<Record<SecretKey, S>> = {};
   for (const key of SECRET_KEYS) {
     const value = reader.secret(key);
@@ -172,5 +211,12 @@ export function entriesReader(entries: ConfigEntries): ConfigReader<string> {
       }
     },
     secret: (key) => entries[`${CONFIG_NAMESPACE}:${key}`]?.value,
+    keys: () => namespaceKeys(Object.keys(entries)),
   };
+}
+
+/** The keys of the `rollout` namespace among full `namespace:key` names, without the namespace. */
+export function namespaceKeys(fullKeys: Iterable<string>): string[] {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  return [...fullKeys].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
 }

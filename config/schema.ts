@@ -23,10 +23,18 @@ const releaseSchema = z
     id: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'"),
-    /** The image to run: `name:tag` built from `app.build`, or a registry reference / digest. */
+    /**
+     * The image to run: `name:tag` built from `app.build`, or a registry reference / digest. A tag or
+     * a digest is required and `latest` is refused: a release must name the content it deploys, so
+     * that rollback and approvals mean one image.
+     */
     image: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0"),
+      .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0")
+      .superRefine((image, ctx) => {
+        const problem = imagePinProblem(image);
+        if (problem) ctx.addIssue({ code: "custom", message: problem, input: image });
+      }),
     /**
      * Apply migrations up to and including this version (or revert down to it): a version of any
      * width (`"0004"`, `"20240101120000"`, `"1.2"`), a migration's name (a Sqitch change), or
@@ -169,8 +177,19 @@ const backupSchema = z
     expectTables: z.array(z.string().min(1)).default([]),
     /** Restore into a scratch database and compare row counts. */
     restoreTest: z.boolean().default(false),
-    /** Newest backups of this stack to keep; 0 keeps all. */
-    keep: z.number().int().min(0).default(10),
+    /**
+     * Newest backups of this stack to keep; 0 keeps all. At least 2, so the backup taken before the
+     * release being rolled back survives the rollback's own backup.
+     */
+    keep: z
+      .number()
+      .int()
+      .min(0)
+      .refine(
+        (keep) => keep === 0 || keep >= 2,
+        "must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one",
+      )
+      .default(10),
     /** Optional offsite copies to S3. */
     offsite: z
       .object({ bucket: z.string().min(3), prefix: z.string().default(""), region: z.string().min(1) })
@@ -321,8 +340,19 @@ export const configSchema = z.object({
   migrations: migrationsSchema.optional(),
   backup: backupSchema.optional(),
   window: windowSchema.optional(),
+  /** Lets `up` run outside the window, for one release and until it expires (judged in rollout/gates.ts). */
   override: z
-    .object({ reason: z.string().min(10, "write a reason of at least 10 characters") })
+    .object({
+      reason: z.string().min(10, "write a reason of at least 10 characters"),
+      /** The release id the override is for; any other release is refused. */
+      release: z.string().min(1),
+      /** ISO time with a zone (`2026-11-24T06:00:00Z`, `...-05:00`) after which it no longer counts. */
+      expires: z.iso.datetime({
+        offset: true,
+        message:
+          'must be an ISO time with a zone, e.g. "2026-11-24T06:00:00Z" or "2026-11-24T01:00:00-05:00"',
+      }),
+    })
     .strict()
     .optional(),
   approvals: approvalsSchema.default({ required: [], given: [] }),
@@ -351,6 +381,29 @@ export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
+
+/** A 64-hex sha256 digest at the end of an image reference. */
+const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;
+
+/**
+ * Why an image reference does not pin its content, or undefined when it does: it needs a tag
+ * (`name:1.1.0`) or a digest (`name@sha256:<64 hex>`), and `latest` names no release.
+ */
+export function imagePinProblem(image: string): string | undefined {
+  if (image.includes("@")) {
+    return IMAGE_DIGEST.test(image)
+      ? undefined
+      : "has a digest that is not sha256:<64 hex digits>; copy the digest from `docker inspect` or the registry";
+  }
+  const tag = imageTag(image);
+  if (tag === undefined || tag === "") {
+    return `has no tag or digest; name the version, e.g. ${image}:1.1.0, or pin a digest (${image}@sha256:<64 hex>)`;
+  }
+  if (tag === "latest") {
+    return "uses the moving tag `latest`, which names no release; tag the image with its version, or pin a digest";
+  }
+  return undefined;
+}
 
 /** The version part of an image reference (`sample-app:1.1.0` -> `1.1.0`), if it has a tag. */
 export function imageTag(image: string): string | undefined {

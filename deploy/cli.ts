@@ -14,7 +14,7 @@ import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { watchThresholds, type RolloutConfig, type SecretKey } from "../config";
+import { CONFIG_NAMESPACE, watchThresholds, type RolloutConfig, type SecretKey } from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { inspectImage } from "../engines/image/build";
@@ -38,6 +38,8 @@ export { stackConfigFrom, type StackConfig } from "./stackConfig";
 const ROOT = path.resolve(__dirname, "..");
 
 export const EXIT = { done: 0, failed: 1, refused: 2, rolledBack: 3 } as const;
+
+const OVERRIDE_KEY = `${CONFIG_NAMESPACE}:override`;
 
 /** A command that ran and failed; its message is what to say, without a trace (exit code 1). */
 class Failure extends Error {}
@@ -172,7 +174,10 @@ export async function rollback(
   const currentConfig = stackConfigFrom(stack.name, currentEntries);
   // History holds no secret values; the current ones stay (a rotated password must stay rotated).
   const secretsNow = Object.fromEntries(Object.entries(currentEntries).filter(([, e]) => e.secret));
-  const targetPlain = Object.fromEntries(Object.entries(choice.targetConfig).filter(([, e]) => !e.secret));
+  // An override spoke for that update's release and time; a rollback outside the window has --reason.
+  const targetPlain = Object.fromEntries(
+    Object.entries(choice.targetConfig).filter(([key, e]) => !e.secret && key !== OVERRIDE_KEY),
+  );
   const targetConfig = stackConfigFrom(stack.name, { ...secretsNow, ...targetPlain }).config;
   const deployment = await stack.exportStack();
   const imageId = recordedImageId(deployment, target.release);
@@ -184,7 +189,7 @@ export async function rollback(
     );
   }
   const window = targetConfig.window && evaluateWindow(targetConfig.window, new Date());
-  if (window && !window.open && targetConfig.window?.enforce && !opts.reason && !targetConfig.override) {
+  if (window && !window.open && targetConfig.window?.enforce && !opts.reason) {
     throw new Refusal(
       `${window.summary}; a rollback outside the window needs a written reason: add --reason '<why>' ` +
         "(it lands in the report and the notice)",

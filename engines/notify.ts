@@ -14,7 +14,7 @@ export interface Notification {
 export interface DeliveryResult {
   readonly event: NotificationEvent;
   readonly delivered: boolean;
-  /** HTTP status, or the connection error. */
+  /** `HTTP <status>`, or the error code (`ECONNREFUSED`, `ENOTFOUND`, `timed out`); never the URL. */
   readonly detail: string;
   readonly latencyMs: number;
   readonly sentAt: string;
@@ -38,7 +38,25 @@ export function slackPayload(n: Notification): Record<string, unknown> {
   };
 }
 
-/** Posts the notification; never throws. */
+/**
+ * The failure of a request, in words that cannot hold the URL: the webhook URL is a secret (its
+ * path or query often is the credential), and fetch's messages and causes may quote it, its host
+ * or its path. Only error codes, error names and fixed phrases come out of here.
+ */
+export function describeFailure(err: unknown): string {
+  const error = err as { name?: unknown; message?: unknown; cause?: { code?: unknown } };
+  if (error?.name === "TimeoutError") return "timed out";
+  if (error?.name === "AbortError") return "aborted";
+  const code = error?.cause?.code;
+  if (code === "ERR_INVALID_URL") return "invalid webhook URL";
+  if (typeof code === "string" && /^[A-Z][A-Z0-9_]*$/.test(code)) return code;
+  if (err instanceof TypeError && typeof error.message === "string" && /credentials/.test(error.message)) {
+    return "invalid webhook URL: it holds a user name or password, which fetch refuses";
+  }
+  return "request failed";
+}
+
+/** Posts the notification; never throws. `detail` never holds the URL or any part of it. */
 export async function sendNotification(
   url: string,
   n: Notification,
@@ -62,11 +80,10 @@ export async function sendNotification(
       sentAt,
     };
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
     return {
       event: n.event,
       delivered: false,
-      detail: cause?.code ?? (err as Error).message,
+      detail: describeFailure(err),
       latencyMs: Math.round(performance.now() - started),
       sentAt,
     };

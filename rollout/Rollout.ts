@@ -42,9 +42,11 @@ export interface RolloutArgs {
 /**
  * One release of the service, in the order of the runbooks. The phases below run top to bottom:
  * each depends on the nearest phase above it that the stack has (a phase it leaves out is skipped),
- * so a failure stops everything below it and leaves maintenance on. The checks, smoke tests,
- * maintenance off and soak are also keyed to the release, the image and the containers (`triggers`),
- * so a new release or a replaced container runs them again.
+ * so a failure stops everything below it and leaves maintenance on. The once-per-release steps key on
+ * the release digest; the checks, smoke tests, maintenance off and soak also key on the image, the
+ * containers and the runs of preflight and maintenance on (`triggers`), so a new release, a
+ * replaced container or any run that switched maintenance on (a rollback included) runs them again.
+ * A rollback (`config.rollback`) runs the same phases by its own rules; see docs/architecture.md.
  */
 export class Rollout extends pulumi.ComponentResource {
   readonly report: pulumi.Output<RolloutReport>;

@@ -6,8 +6,8 @@ import { approvalProblems } from "../engines/gates/approvals";
 import { evaluateWindow, type WindowVerdict } from "../engines/gates/maintenanceWindow";
 
 /**
- * Refuses (update) or warns (preview) on a closed enforced window without an override and on every
- * missing approval. A rollback has its own rules: outside the window it goes on with a written
+ * Refuses (update) or warns (preview) on an override for another release or past its expiry, on a
+ * closed enforced window without an override and on every missing approval. A rollback has its own rules: outside the window it goes on with a written
  * reason, and the approvals of the release it goes back to held when that release ran. Returns the
  * window verdict for the report, when the stack has a window.
  */
@@ -33,10 +33,34 @@ export function judgeProgramGates(
       component,
     );
   }
+  // An override speaks for one release until it expires; a stale one is refused wherever it is
+  // found, so it can never carry a later release past the window.
+  let override = config.override;
+  if (override) {
+    const fix =
+      `Set rollout:override.release to "${release.id}" and rollout:override.expires to a time ahead ` +
+      "(ISO with a zone), or remove rollout:override (`pulumi config rm rollout:override`).";
+    if (override.release !== release.id) {
+      refuse(
+        `refusing the override: rollout:override.release is "${override.release}", but the release is "${release.id}"`,
+        fix,
+      );
+      override = undefined;
+    } else if (Date.parse(override.expires) <= when.now.getTime()) {
+      refuse(
+        `refusing the override: rollout:override.expires is ${override.expires}, which has passed (it is now ${when.now.toISOString()})`,
+        fix,
+      );
+      override = undefined;
+    }
+  }
   const verdict = config.window ? evaluateWindow(config.window, when.now) : undefined;
   if (verdict && !verdict.open && config.window?.enforce) {
-    if (config.override) {
-      pulumi.log.warn(`${verdict.summary}; overridden: ${config.override.reason}`, component);
+    if (override) {
+      pulumi.log.warn(
+        `${verdict.summary}; overridden until ${override.expires}: ${override.reason}`,
+        component,
+      );
     } else if (rollback?.reason) {
       pulumi.log.warn(
         `${verdict.summary}; rolling back ${rollback.undoes} anyway: ${rollback.reason}`,
@@ -50,7 +74,8 @@ export function judgeProgramGates(
     } else {
       refuse(
         `refusing to roll out: ${verdict.summary}`,
-        "Wait for the window, or set rollout:override.reason to a written reason (it lands in the report).",
+        "Wait for the window, or set rollout:override to {reason: a written reason (it lands in the report), " +
+          `release: "${release.id}", expires: an ISO time with a zone}.`,
       );
     }
   }

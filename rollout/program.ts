@@ -1,7 +1,7 @@
 // The program's door to stack config: pulumi.Config as the reader of config/'s one loader. A config
 // error is shown as its message alone: the operator needs the list of problems, not a trace.
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigError, readConfig } from "../config";
+import { CONFIG_NAMESPACE, ConfigError, namespaceKeys, readConfig } from "../config";
 
 /** The stack's validated config and its secrets as outputs. */
 export function programConfig(stack: string) {
@@ -10,6 +10,7 @@ export function programConfig(stack: string) {
     return readConfig(stack, {
       value: (key) => cfg.getObject<unknown>(key),
       secret: (key) => cfg.getSecret(key),
+      keys: () => namespaceKeys(Object.keys(pulumi.runtime.allConfig())),
     });
   } catch (err) {
     throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;

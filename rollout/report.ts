@@ -17,7 +17,7 @@ import type {
   SqlCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
-import type { BackupResult } from "../engines/backup";
+import type { BackupResult, LeftoverCleanup } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
@@ -68,6 +68,8 @@ export interface RolloutReport {
     readonly tableCount: number;
     readonly restoreTested: boolean;
     readonly durationMs: number;
+    /** What killed runs had left, removed by this backup or left with the command that removes it. */
+    readonly crashLeftovers: LeftoverCleanup;
   } | null;
   readonly schema: {
     readonly version: string;
@@ -224,6 +226,8 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
             tableCount: backup.tableCount,
             restoreTested: backup.restoreTested,
             durationMs: backup.durationMs,
+            // A backup recorded before leftovers were looked for found none.
+            crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
           }
         : null,
       schema: r.schemaRun

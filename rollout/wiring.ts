@@ -219,7 +219,8 @@ export class Wiring {
   containerRelease(appRole: pulumi.Output<string>, sourceHash: string | undefined): ContainerReleaseArgs {
     const { config, secret, stack, projectDir } = this.ctx;
     const { release, database, app } = config;
-    const databaseUrl = pulumi.interpolate`postgresql://${appRole}:${secret("appDatabasePassword")}@${database.host}:${database.port}/${database.database}?sslmode=${database.sslMode}`;
+    // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
+    const databaseUrl = pulumi.interpolate`postgresql://${appRole.apply(encodeURIComponent)}:${secret("appDatabasePassword").apply(encodeURIComponent)}@${database.host}:${database.port}/${database.database}?sslmode=${database.sslMode}`;
     return {
       image: release.image,
       build: app.build && {

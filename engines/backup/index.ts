@@ -1,3 +1,4 @@
+export * from "./leftovers";
 export * from "./postgres";
 export * from "./retention";
 export * from "./locked";

@@ -6,7 +6,7 @@
 // The password reaches pg_dump and pg_restore through PGPASSWORD in their environment only: never an
 // argument (visible in `ps`), a log line, an error message or a returned value.
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
@@ -18,6 +18,7 @@ import {
   userTables,
   type PgConnection,
 } from "../postgres";
+import { cleanCrashLeftovers, scratchDatabaseName, scratchLockKey, type LeftoverCleanup } from "./leftovers";
 import { applyRetention, backupFileName, newestBackupOf, stackBackupDir } from "./retention";
 
 /** What {@link takePostgresBackup} backs up, where, and how hard it checks the result. */
@@ -84,6 +85,11 @@ export interface BackupResult {
   readonly pgDumpVersion: string;
   /** Older backups deleted by retention after this one was verified. */
   readonly removedByRetention: string[];
+  /**
+   * What killed runs of this stack had left (partial dumps, scratch databases), found before this
+   * backup started: removed, or left with the command that removes it.
+   */
+  readonly crashLeftovers: LeftoverCleanup;
 }
 
 /** What {@link restorePostgresBackup} restores into where. */
@@ -124,9 +130,14 @@ const APPLICATION_NAME = "rollout-backup";
  *
  * Verification: the size is at least `minBytes`; `pg_restore --list` reads the archive and its table
  * of contents lists every table in `expectTables`; with `restoreTest`, a restore into a scratch
- * database `rollout_restore_<random>` has the same exact row count per table as the source had in the
- * dump's own snapshot. A dump that fails verification stays beside the others as `<file>.failed`, and
- * the error names it.
+ * database `rollout_restore_<stack>_<hash>_<random>` has the same exact row count per table as the
+ * source had in the dump's own snapshot. A dump that fails verification stays beside the others as
+ * `<file>.failed`, and the error names it.
+ *
+ * First, what a killed run of this stack left is removed when clearly stale (see
+ * {@link cleanCrashLeftovers}) and reported in `crashLeftovers`. While this run writes its partial
+ * dump it keeps the file open, and while its scratch database exists it holds the scratch lock, so
+ * that a later run can tell it is alive.
  */
 export async function takePostgresBackup(options: PostgresBackupOptions): Promise<BackupResult> {
   const started = performance.now();
@@ -157,7 +168,19 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
 
   const client = await connect(connection);
+  let partialFd: number | undefined;
+  const closePartial = () => {
+    if (partialFd !== undefined) fs.closeSync(partialFd);
+    partialFd = undefined;
+  };
   try {
+    const crashLeftovers = await cleanCrashLeftovers({
+      client,
+      connection,
+      folder,
+      stack: options.stack,
+      log,
+    });
     const serverVersionNum = await serverVersion(client);
     const tools = await resolvePgTools(serverVersionNum, options.pgBinDir);
     const env = toolEnv(connection);
@@ -174,9 +197,10 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
     }
 
     // Created empty with mode 0600 first: pg_dump then truncates and fills it, so the data is never
-    // readable by others, whatever the umask.
+    // readable by others, whatever the umask. Held open until it is moved into place: an open
+    // partial dump is a live run's (see cleanCrashLeftovers).
     fs.rmSync(partial, { force: true });
-    fs.writeFileSync(partial, "", { mode: 0o600, flag: "wx" });
+    partialFd = fs.openSync(partial, "wx", 0o600);
     const dumpArgs = [
       "--format=custom",
       `--file=${partial}`,
@@ -185,6 +209,7 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
     ];
     const dump = await runTool(tools.pgDump, dumpArgs, env);
     if (dump.code !== 0) {
+      closePartial();
       fs.rmSync(partial, { force: true });
       throw toolError(
         "pg_dump",
@@ -204,6 +229,7 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
         await restoreTest({
           client,
           connection,
+          stack: options.stack,
           tools,
           env,
           partial,
@@ -215,12 +241,14 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
         verified = { ...verified, rowCounts: sourceCounts };
       }
     } catch (error) {
+      closePartial();
       fs.renameSync(partial, failed);
       const message = (error as Error).message;
       if (message.includes(failed)) throw error;
       throw new Error(`${message}; the dump is kept as ${failed}`, { cause: error });
     }
 
+    closePartial();
     fs.renameSync(partial, file);
     try {
       fs.writeFileSync(`${file}.sha256`, `${verified.sha256}  ${path.basename(file)}\n`, { mode: 0o600 });
@@ -252,8 +280,10 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
       restoreTested: verified.rowCounts !== undefined,
       pgDumpVersion: tools.version,
       removedByRetention,
+      crashLeftovers,
     };
   } finally {
+    closePartial();
     await client.end();
   }
 }
@@ -438,6 +468,7 @@ async function listTables(
 async function restoreTest(args: {
   client: Client;
   connection: PgConnection;
+  stack: string;
   tools: PgTools;
   env: NodeJS.ProcessEnv;
   partial: string;
@@ -446,8 +477,33 @@ async function restoreTest(args: {
   serverVersionNum: number;
   log: ((line: string) => void) | undefined;
 }): Promise<void> {
-  const { client, connection, tools, env, partial, failed, sourceCounts, log } = args;
-  const scratch = `rollout_restore_${randomBytes(6).toString("hex")}`;
+  const { client } = args;
+  const scratch = scratchDatabaseName(args.stack);
+  // Held from before the scratch database exists until it is dropped, on this run's own session:
+  // a later run that finds the lock free knows the database is a killed run's.
+  const lockKey = scratchLockKey(scratch);
+  await client.query("SELECT pg_advisory_lock($1, $2)", lockKey);
+  try {
+    await scratchRestore({ ...args, scratch });
+  } finally {
+    await client.query("SELECT pg_advisory_unlock($1, $2)", lockKey).catch(() => undefined);
+  }
+}
+
+/** The restore test's work in its scratch database, which is dropped whatever happens. */
+async function scratchRestore(args: {
+  client: Client;
+  connection: PgConnection;
+  tools: PgTools;
+  env: NodeJS.ProcessEnv;
+  partial: string;
+  failed: string;
+  sourceCounts: Record<string, number>;
+  serverVersionNum: number;
+  scratch: string;
+  log: ((line: string) => void) | undefined;
+}): Promise<void> {
+  const { client, connection, tools, env, partial, failed, sourceCounts, log, scratch } = args;
   // Same encoding and locale as the source, so text restores byte for byte; template0 so nothing
   // added to template1 collides with the archive's objects.
   const source = (

@@ -9,7 +9,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { Client } from "pg";
-import { restorePostgresBackup, takePostgresBackup, type PostgresBackupOptions } from "../../engines/backup";
+import {
+  restorePostgresBackup,
+  scratchDatabasePrefix,
+  takePostgresBackup,
+  type PostgresBackupOptions,
+} from "../../engines/backup";
 import type { PgConnection } from "../../engines/postgres";
 import { query, targetDatabase } from "../support/stack";
 
@@ -40,10 +45,11 @@ async function sql<T extends Record<string, unknown>>(database: string, text: st
   }
 }
 
+// This suite's scratch databases: they are named by stack, and the server is shared with other runs.
 const restoreDatabases = async () =>
-  (
-    await query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'rollout_restore_%'")
-  ).map((r) => r.datname);
+  (await query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'rollout_restore_%'"))
+    .map((r) => r.datname)
+    .filter((name) => name.startsWith(scratchDatabasePrefix("itest")));
 
 describe("PostgreSQL backups on the real server", () => {
   let connection: PgConnection;

@@ -178,7 +178,8 @@ describe("rollback and deploy", () => {
     const deadline = Date.now() + 180_000;
     for (;;) {
       const sleeping = await query(
-        "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid() AND datname = $1",
+        [t.database],
       );
       if (sleeping.length > 0) break;
       assert.ok(Date.now() < deadline, "the slow migration never started");
@@ -193,7 +194,8 @@ describe("rollback and deploy", () => {
     while (
       (
         await query(
-          "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+          "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid() AND datname = $1",
+          [t.database],
         )
       ).length > 0
     ) {

@@ -127,6 +127,17 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           restoreTested: true,
           pgDumpVersion: "15.18",
           removedByRetention: [],
+          crashLeftovers: {
+            removed: ["/backups/test/test_r_20261120T220000Z.dump.partial"],
+            left: [
+              {
+                item: 'database "rollout_restore_test_0a1b2c3d_00112233aabb"',
+                reason:
+                  "restore-test scratch database with 1 connected session; drop it once they have ended",
+                command: `psql 'host=127.0.0.1 port=55432 user=postgres dbname=rollout_dev sslmode=disable' -c 'DROP DATABASE "rollout_restore_test_0a1b2c3d_00112233aabb"'`,
+              },
+            ],
+          },
         },
       };
     case "Schema":

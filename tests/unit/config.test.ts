@@ -109,12 +109,109 @@ describe("loadConfig", () => {
         'rollout:window.days[0] is invalid (expected one of "mon"|"tue"|"wed"|"thu"|"fri"|"sat"|"sun"): got "tuesday". Fix: set it with `pulumi config set --path \'rollout:window.days[0]\' <value>`.',
       ],
     },
+    {
+      name: "an unknown top-level key (a misspelt rollout:smokeTests)",
+      raw: minimalRawConfig({ smokeTest: [{ name: "crud" }] }),
+      expect: [
+        'rollout:smokeTest is not a known setting. Fix: rename it (did you mean rollout:smokeTests?) or remove it (`pulumi config rm rollout:smokeTest`); the keys are listed in the README\'s "Stack config" table.',
+      ],
+    },
+    {
+      name: "an unknown key that looks like no known one",
+      raw: minimalRawConfig({ colour: "blue" }),
+      expect: [
+        'rollout:colour is not a known setting. Fix: rename it or remove it (`pulumi config rm rollout:colour`); the keys are listed in the README\'s "Stack config" table.',
+      ],
+    },
+    {
+      name: "an image without tag or digest",
+      raw: minimalRawConfig({ release: { id: "r1", image: "sample-app" } }),
+      expect: [
+        "rollout:release.image is invalid (has no tag or digest; name the version, e.g. sample-app:1.1.0, or pin a digest (sample-app@sha256:<64 hex>)): got \"sample-app\". Fix: set it with `pulumi config set --path 'rollout:release.image' <value>`.",
+      ],
+    },
+    {
+      name: "a registry image whose port looks like a tag",
+      raw: minimalRawConfig({ release: { id: "r1", image: "registry.example.com:5000/app" } }),
+      expect: [
+        "rollout:release.image is invalid (has no tag or digest; name the version, e.g. registry.example.com:5000/app:1.1.0, or pin a digest (registry.example.com:5000/app@sha256:<64 hex>)): got \"registry.example.com:5000/app\". Fix: set it with `pulumi config set --path 'rollout:release.image' <value>`.",
+      ],
+    },
+    {
+      name: "an image on the moving tag latest",
+      raw: minimalRawConfig({ release: { id: "r1", image: "sample-app:latest" } }),
+      expect: [
+        "rollout:release.image is invalid (uses the moving tag `latest`, which names no release; tag the image with its version, or pin a digest): got \"sample-app:latest\". Fix: set it with `pulumi config set --path 'rollout:release.image' <value>`.",
+      ],
+    },
+    {
+      name: "a digest that is not sha256 with 64 hex digits",
+      raw: minimalRawConfig({ release: { id: "r1", image: "repo/app@sha256:abc" } }),
+      expect: [
+        "rollout:release.image is invalid (has a digest that is not sha256:<64 hex digits>; copy the digest from `docker inspect` or the registry): got \"repo/app@sha256:abc\". Fix: set it with `pulumi config set --path 'rollout:release.image' <value>`.",
+      ],
+    },
+    {
+      name: "an override without its release and expiry",
+      raw: minimalRawConfig({ override: { reason: "security fix CVE-2026-1234" } }),
+      expect: [
+        "rollout:override.release is missing. Fix: set it with `pulumi config set --path 'rollout:override.release' <value>`.",
+        "rollout:override.expires is missing. Fix: set it with `pulumi config set --path 'rollout:override.expires' <value>`.",
+      ],
+    },
+    {
+      name: "an override expiry without a zone",
+      raw: minimalRawConfig({
+        override: { reason: "security fix CVE-2026-1234", release: "r1", expires: "2026-11-24T06:00:00" },
+      }),
+      expect: [
+        'rollout:override.expires is invalid (must be an ISO time with a zone, e.g. "2026-11-24T06:00:00Z" or "2026-11-24T01:00:00-05:00"): got "2026-11-24T06:00:00". Fix: set it with `pulumi config set --path \'rollout:override.expires\' <value>`.',
+      ],
+    },
+    {
+      name: "backup.keep of 1",
+      raw: minimalRawConfig({ backup: { dir: ".local/backups", keep: 1 } }),
+      expect: [
+        "rollout:backup.keep is invalid (must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one): got 1. Fix: set it with `pulumi config set --path 'rollout:backup.keep' <value>`.",
+      ],
+    },
   ];
   for (const c of cases) {
     it(`rejects ${c.name} with a message naming the key, the value and the fix`, () => {
       assert.deepEqual(problemsOf(c.raw, c.secrets), c.expect);
     });
   }
+
+  it("accepts images with a tag or a sha256 digest", () => {
+    const digest = "a".repeat(64);
+    for (const image of [
+      "sample-app:1.1.0",
+      "registry.example.com:5000/team/app:2.0",
+      `repo/app@sha256:${digest}`,
+      `repo/app:1.1.0@sha256:${digest}`,
+    ]) {
+      const config = loadConfig("dev", minimalRawConfig({ release: { id: "r1", image } }), allSecrets);
+      assert.equal(config.release.image, image);
+    }
+  });
+
+  it("accepts backup.keep of 0 (keep all) and 2, and an override with release and zoned expiry", () => {
+    for (const keep of [0, 2]) {
+      const config = loadConfig("dev", minimalRawConfig({ backup: { dir: "b", keep } }), allSecrets);
+      assert.equal(config.backup?.keep, keep);
+    }
+    const override = {
+      reason: "security fix CVE-2026-1234",
+      release: "r1",
+      expires: "2026-11-24T01:00:00-05:00",
+    };
+    assert.deepEqual(loadConfig("dev", minimalRawConfig({ override }), allSecrets).override, override);
+  });
+
+  it("does not count the secret keys as unknown when they appear among the raw keys", () => {
+    const config = loadConfig("dev", minimalRawConfig({ webhookUrl: "set" }), allSecrets);
+    assert.equal(config.release.id, "2026.11.21-1");
+  });
 
   it("reports every problem at once, with the stack in the heading", () => {
     try {

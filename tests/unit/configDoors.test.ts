@@ -58,4 +58,50 @@ describe("the program and deploy/ read the same config", () => {
       assert.ok(Object.keys(deploy.secrets).length >= 2, "the required secrets are there");
     });
   }
+
+  it("both refuse an unknown rollout:* key with the same message, and ignore other namespaces", () => {
+    const { values, secretKeys, entries } = stackFile("dev");
+    // A misspelt smokeTests would leave the stack without smoke tests; aws:region belongs to another package.
+    const typo: Record<string, string> = {
+      ...values,
+      "rollout:smokeTest": values["rollout:smokeTests"],
+      "aws:region": "eu-west-1",
+    };
+    delete typo["rollout:smokeTests"];
+    const typoEntries: Record<string, { value: string; secret: boolean }> = {
+      ...Object.fromEntries(Object.entries(entries).filter(([k]) => k !== "rollout:smokeTests")),
+      "rollout:smokeTest": entries["rollout:smokeTests"],
+      "aws:region": { value: "eu-west-1", secret: false },
+    };
+    pulumi.runtime.setAllConfig(typo, secretKeys);
+    const expected =
+      "stack config for `dev` is invalid (1 problem):\n" +
+      '  - rollout:smokeTest is not a known setting. Fix: rename it (did you mean rollout:smokeTests?) or remove it (`pulumi config rm rollout:smokeTest`); the keys are listed in the README\'s "Stack config" table.';
+    assert.throws(
+      () => programConfig("dev"),
+      (err: Error) => {
+        assert.ok(err instanceof pulumi.RunError, `the program shows the message only, got ${err.name}`);
+        assert.equal(err.message, expected);
+        return true;
+      },
+    );
+    assert.throws(() => stackConfigFrom("dev", typoEntries), { message: expected });
+  });
+
+  it("both refuse an unknown key set as a secret without showing its value", () => {
+    const { values, secretKeys, entries } = stackFile("dev");
+    const secretValue = "hunter2-do-not-show";
+    pulumi.runtime.setAllConfig({ ...values, "rollout:apiKey": secretValue }, [
+      ...secretKeys,
+      "rollout:apiKey",
+    ]);
+    const deployEntries = { ...entries, "rollout:apiKey": { value: secretValue, secret: true } };
+    for (const door of [() => programConfig("dev"), () => stackConfigFrom("dev", deployEntries)]) {
+      assert.throws(door, (err: Error) => {
+        assert.match(err.message, /rollout:apiKey is not a known setting\./);
+        assert.ok(!err.message.includes(secretValue), err.message);
+        return true;
+      });
+    }
+  });
 });

@@ -43,9 +43,15 @@ function approved(raw: Record<string, unknown>): Record<string, unknown> {
   return { ...raw, approvals: { ...approvals, given: approvals.given.map((a) => ({ digest, ...a })) } };
 }
 
-function newRollout(name: string, raw: Record<string, unknown>, opts: { now?: Date; dryRun?: boolean } = {}) {
+function newRollout(
+  name: string,
+  raw: Record<string, unknown>,
+  opts: { now?: Date; dryRun?: boolean; secrets?: Partial<typeof ALL_SECRETS> } = {},
+) {
   const config = loadConfig("test", approved(raw), present);
-  const secrets = Object.fromEntries(Object.entries(ALL_SECRETS).map(([k, v]) => [k, pulumi.secret(v)]));
+  const secrets = Object.fromEntries(
+    Object.entries({ ...ALL_SECRETS, ...opts.secrets }).map(([k, v]) => [k, pulumi.secret(v)]),
+  );
   return new Rollout(name, {
     config,
     stack: "test",
@@ -133,6 +139,20 @@ describe("Rollout with the minimal config", () => {
       { label: "rollout.release", value: "2026.11.21-1" },
       { label: "rollout.stack", value: "test" },
     ]);
+  });
+
+  it("percent-encodes the app role's password in DATABASE_URL, so it parses back unchanged", async () => {
+    const password = "p@ss:w/rd%20#?&=x";
+    await valueOf(newRollout("u", minimalRawConfig(), { secrets: { appDatabasePassword: password } }).report);
+    const envs = secretInput(byName(registrations, "u-release-app").inputs.envs).value as string[];
+    const entry = envs.find((e) => e.startsWith("DATABASE_URL="));
+    assert.ok(entry, JSON.stringify(envs));
+    const url = new URL(entry.slice("DATABASE_URL=".length));
+    assert.equal(decodeURIComponent(url.password), password);
+    assert.equal(decodeURIComponent(url.username), "sample_app");
+    assert.equal(url.host, "127.0.0.1:55432");
+    assert.equal(url.pathname, "/rollout_dev");
+    assert.equal(url.searchParams.get("sslmode"), "disable");
   });
 
   it("keys every check to the release's content, the containers and this run's preflight, and expands {version}", () => {
@@ -311,6 +331,14 @@ describe("Rollout with every part on", () => {
       ],
     });
     assert.equal(report.backup?.sha256, "c".repeat(64));
+    // What killed runs had left: the removed and, with the command that removes it, the rest.
+    assert.deepEqual(report.backup?.crashLeftovers.removed, [
+      "/backups/test/test_r_20261120T220000Z.dump.partial",
+    ]);
+    assert.match(
+      report.backup?.crashLeftovers.left[0].command ?? "",
+      /^psql '.*' -c 'DROP DATABASE "rollout_restore_test_/,
+    );
     assert.deepEqual(report.schema, { version: "0003", direction: "up", applied: ["0003_x"], reverted: [] });
     assert.deepEqual(
       report.checks.map((c) => `${c.kind}:${c.name}:${c.observed}`),
@@ -340,7 +368,7 @@ describe("Rollout program-time gates", () => {
   it("refuses `up` outside an enforced window, naming the window and the next opening", () => {
     assert.throws(
       () => newRollout("w1", fullRawConfig(), { now: OUT_OF_WINDOW }),
-      /refusing to roll out: outside the maintenance window \(tue,wed,thu 22:00-02:00 America\/New_York\): it is now 2026-11-23T23:00:00-05:00; the next window opens at 2026-11-24T22:00:00-05:00, in 1380 min\. Wait for the window, or set rollout:override\.reason/,
+      /refusing to roll out: outside the maintenance window \(tue,wed,thu 22:00-02:00 America\/New_York\): it is now 2026-11-23T23:00:00-05:00; the next window opens at 2026-11-24T22:00:00-05:00, in 1380 min\. Wait for the window, or set rollout:override to \{reason: a written reason \(it lands in the report\), release: "2026\.11\.21-1", expires: an ISO time with a zone\}\./,
     );
     assert.equal(
       registrations.filter((r) => r.name.startsWith("w1-")).length,
@@ -354,17 +382,69 @@ describe("Rollout program-time gates", () => {
     assert.equal(r.gates.window?.open, false);
   });
 
+  const override = {
+    reason: "security fix CVE-2026-1234, approved by CTO",
+    release: "2026.11.21-1",
+    expires: "2026-11-24T06:00:00Z",
+  };
+
   it("goes ahead outside the window with a written override, which lands in the report", async () => {
-    const r = await valueOf(
-      newRollout(
-        "w3",
-        fullRawConfig({ override: { reason: "security fix CVE-2026-1234, approved by CTO" } }),
-        {
-          now: OUT_OF_WINDOW,
-        },
-      ).report,
-    );
+    const r = await valueOf(newRollout("w3", fullRawConfig({ override }), { now: OUT_OF_WINDOW }).report);
     assert.equal(r.gates.override, "security fix CVE-2026-1234, approved by CTO");
+  });
+
+  it("refuses an override written for another release, before creating anything", () => {
+    assert.throws(
+      () =>
+        newRollout("w4", fullRawConfig({ override: { ...override, release: "2026.11.14-1" } }), {
+          now: OUT_OF_WINDOW,
+        }),
+      {
+        message:
+          'refusing the override: rollout:override.release is "2026.11.14-1", but the release is "2026.11.21-1". ' +
+          'Set rollout:override.release to "2026.11.21-1" and rollout:override.expires to a time ahead (ISO with a zone), ' +
+          "or remove rollout:override (`pulumi config rm rollout:override`).",
+      },
+    );
+    assert.equal(registrations.filter((r) => r.name.startsWith("w4-")).length, 0);
+  });
+
+  it("refuses an expired override, even inside the window", () => {
+    // Inside the window the override is not needed, but a stale one must not wait in config for a
+    // later release.
+    assert.throws(
+      () =>
+        newRollout("w5", fullRawConfig({ override: { ...override, expires: "2026-11-24T02:00:00-05:00" } })),
+      {
+        message:
+          "refusing the override: rollout:override.expires is 2026-11-24T02:00:00-05:00, which has passed " +
+          '(it is now 2026-11-25T04:00:00.000Z). Set rollout:override.release to "2026.11.21-1" and ' +
+          "rollout:override.expires to a time ahead (ISO with a zone), or remove rollout:override (`pulumi config rm rollout:override`).",
+      },
+    );
+    assert.equal(registrations.filter((r) => r.name.startsWith("w5-")).length, 0);
+  });
+
+  it("counts an override only until the second it expires", () => {
+    const expires = new Date(OUT_OF_WINDOW.getTime() + 1000).toISOString();
+    newRollout("w6", fullRawConfig({ override: { ...override, expires } }), { now: OUT_OF_WINDOW });
+    assert.throws(
+      () =>
+        newRollout("w7", fullRawConfig({ override: { ...override, expires } }), {
+          now: new Date(OUT_OF_WINDOW.getTime() + 1000),
+        }),
+      /refusing the override: rollout:override\.expires is .* which has passed/,
+    );
+  });
+
+  it("only warns on preview about a stale override, and does not count it", async () => {
+    const r = await valueOf(
+      newRollout("w8", fullRawConfig({ override: { ...override, release: "other" } }), {
+        now: OUT_OF_WINDOW,
+        dryRun: true,
+      }).report,
+    );
+    assert.equal(r.gates.window?.open, false);
   });
 
   it("refuses `up` without every required approval for this release", () => {

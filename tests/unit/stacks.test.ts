@@ -42,4 +42,20 @@ describe("committed stack config", () => {
     assert.ok(prod.backup?.offsite, "prod copies backups offsite");
     assert.equal(prod.database.sslMode, "verify-full");
   });
+
+  // Stacks share database servers: a gate over a server-wide view (locks, sessions) must keep to
+  // the stack's own database, or one stack's rollout blocks another's. tests/integration/stackGates
+  // runs the dev gate against two databases.
+  for (const stack of ["dev", "staging", "prod"]) {
+    it(`${stack}: every preflight gate over pg_locks or pg_stat_activity keeps to the current database`, () => {
+      for (const gate of stackConfig(stack).preflight.gates) {
+        if (!/pg_locks|pg_stat_activity/.test(gate.sql)) continue;
+        assert.match(
+          gate.sql,
+          /\b(database|datid)\s*=\s*\(SELECT oid FROM pg_database WHERE datname = current_database\(\)\)|datname\s*=\s*current_database\(\)/,
+          `gate ${gate.name} of ${stack} reads the whole server: ${gate.sql}`,
+        );
+      }
+    });
+  }
 });
