@@ -296,7 +296,8 @@ describe("the schema on a stack, through the real CLI", () => {
       while (
         (
           await query(
-            "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()",
+            "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()",
+            [t.database],
           )
         ).length > 0
       ) {
