@@ -12,6 +12,15 @@ export default tseslint.config(
     },
   },
   {
+    // main.js, the entry point Pulumi runs, is CommonJS for Node itself.
+    files: ["main.js"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", module: "writable", __dirname: "readonly" },
+    },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     // The layer rule: config/ and engines/ are Pulumi-free (serialized into dynamic providers, used
     // by deploy/, tested without mocks); engines/ also never reaches up into the Pulumi layers.
     files: ["config/**/*.ts", "engines/**/*.ts"],

@@ -1,9 +1,10 @@
-// Composition root: read and validate config, build the rollout, export its report.
+// Composition root: read and validate config, build the rollout, export its report. Pulumi runs
+// the program (through main.js) from the project directory, the one holding Pulumi.yaml.
 import * as pulumi from "@pulumi/pulumi";
 import { programConfig, Rollout } from "./rollout";
 
 const stack = pulumi.getStack();
 const { config, secrets } = programConfig(stack);
-const rollout = new Rollout("rollout", { config, stack, secrets, projectDir: __dirname });
+const rollout = new Rollout("rollout", { config, stack, secrets, projectDir: process.cwd() });
 
 export const report = rollout.report;

@@ -13,8 +13,8 @@ import { STEPS, TOKENS } from "./tokens";
 // Images from a local context are built with the docker CLI (classic builder, host network); the
 // previous image stays tagged, so a rollback reuses it.
 const imageBuildProvider = runOnceProvider(
-  async (inputs: { spec: ImageBuildSpec; policy: ImageBuildPolicy }) =>
-    buildImage(inputs.spec, inputs.policy),
+  async (inputs: { spec: ImageBuildSpec; policy: ImageBuildPolicy }, progress) =>
+    buildImage(inputs.spec, inputs.policy, progress),
 );
 
 /** How to build the image locally instead of pulling it. */
@@ -60,6 +60,22 @@ export interface ContainerReleaseArgs {
   readonly services: readonly ServiceArgs[];
   /** Labels put on every container, e.g. the release id. */
   readonly labels: Record<string, pulumi.Input<string>>;
+}
+
+/**
+ * The environment in words a preview can show. One secret value makes the whole `envs` list secret
+ * in a diff, so each plain variable is also a label (`rollout.env.<NAME>`) and the secret ones are
+ * named, never valued (`rollout.secret-env`): a change of a plain value, or a secret added or
+ * removed, stays reviewable; a changed secret value shows only as a change of `envs`.
+ */
+function envLabels(service: ServiceArgs): { label: string; value: pulumi.Input<string> }[] {
+  const plain = Object.entries(service.env)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => ({ label: `rollout.env.${k}`, value: v }));
+  const secretNames = Object.keys(service.secretEnv).sort();
+  return secretNames.length === 0
+    ? plain
+    : [...plain, { label: "rollout.secret-env", value: secretNames.join(",") }];
 }
 
 /**
@@ -135,7 +151,7 @@ export class ContainerRelease extends pulumi.ComponentResource {
           networkMode: "host",
           envs: [...plainEnv, ...secretEnv],
           restart: service.restart,
-          labels,
+          labels: [...labels, ...envLabels(service)],
           mustRun: true,
           volumes: service.volumes.map((v) => ({
             volumeName: volumes.get(v.name)!.name,

@@ -44,7 +44,7 @@ type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest"
   policy: { protectReleases: string[] };
 };
 
-const provider = runOnceProvider(async (inputs: BackupInputs) => {
+const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
   // A dump must hold every user table the database has when it starts, besides the expected ones.
   const present = await withClient(inputs.connection, async (client) =>
     (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
@@ -53,6 +53,7 @@ const provider = runOnceProvider(async (inputs: BackupInputs) => {
     ...inputs,
     expectTables: [...new Set([...present, ...inputs.expectTables])],
     protectReleases: inputs.policy.protectReleases,
+    log: progress,
   });
 });
 

@@ -23,6 +23,8 @@ import {
   type RepairRecord,
 } from "../engines/migrations";
 import { withClient, type PgConnection } from "../engines/postgres";
+import type { Progress } from "../engines/progress";
+import { engineProgress, urnOf } from "./progress";
 import { canonical, plain } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
 import { DYNAMIC_MODULE, STEPS } from "./tokens";
@@ -102,6 +104,8 @@ interface SchemaInputs {
   recordedVersion?: string;
   /** The repairs the record table holds (as check read them), so the next preview shows only new ones. */
   repairs?: SeenRepair[];
+  /** The component each migration's progress lines are shown under; not a reason to run. */
+  progressUrn?: string;
 }
 
 /** A repair of an applied migration's record, as state keeps it. */
@@ -301,11 +305,27 @@ function migrationsToRun(inputs: SchemaInputs): Migration[] {
 }
 
 async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
-  const startedAt = new Date().toISOString();
   const { plan: _plan, showPlan: _show, pending: _pending, ...kept } = inputs;
   void [_plan, _show, _pending];
   const migrations = migrationsToRun(inputs);
+  const progress = engineProgress(inputs.progressUrn);
+  try {
+    return await runWith(inputs, kept, migrations, stateApplied, progress.line);
+  } finally {
+    await progress.flush();
+  }
+}
+
+async function runWith(
+  inputs: SchemaInputs,
+  kept: Omit<SchemaInputs, "plan" | "showPlan" | "pending">,
+  migrations: Migration[],
+  stateApplied: AppliedMigration[],
+  log: Progress,
+): Promise<SchemaOutputs> {
+  const startedAt = new Date().toISOString();
   const options = {
+    log,
     connection: inputs.connection,
     migrations,
     target: inputs.target,
@@ -479,6 +499,7 @@ export class Schema extends pulumi.ComponentResource {
         rehearsal: args.rehearsal,
         showPlan: pulumi.runtime.isDryRun(),
         plan: undefined,
+        progressUrn: urnOf(this),
       },
       { parent: this },
     );

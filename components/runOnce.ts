@@ -2,6 +2,8 @@
 // records the result: the shape of every step of a rollout that is not itself infrastructure
 // (a check, a backup, a notification). It runs during `up` only; preview never calls create.
 import * as pulumi from "@pulumi/pulumi";
+import type { Progress } from "../engines/progress";
+import { engineProgress, urnOf } from "./progress";
 import { DYNAMIC_MODULE, type RunNames, type StepNames } from "./tokens";
 
 /** What a run records besides its inputs. */
@@ -14,7 +16,8 @@ export interface RunRecord<R> {
 // An array, not a Set: providers are serialized by value, and a captured Set does not survive it.
 // `policy` steers how a run behaves (e.g. the rules of a rollback) without being a reason to run
 // again: a rollback's relaxed rules must not make the next plain `up` repeat the step.
-const RECORD_KEYS = ["result", "startedAt", "finishedAt", "policy", "__provider"];
+// `progressUrn` names the component the run's progress lines are shown under.
+const RECORD_KEYS = ["result", "startedAt", "finishedAt", "policy", "progressUrn", "__provider"];
 
 /** JSON with sorted keys, so values read back from state compare equal to fresh ones. */
 export function canonical(value: unknown): string {
@@ -42,14 +45,22 @@ export function plain<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-/** A provider that calls `run` on create and on any input change. Nothing is undone on delete. */
+/**
+ * A provider that calls `run` on create and on any input change. Nothing is undone on delete.
+ * `run` may report progress: its lines show under the step while it runs.
+ */
 export function runOnceProvider<I extends Record<string, unknown>, R>(
-  run: (inputs: I) => Promise<R>,
+  run: (inputs: I, progress: Progress) => Promise<R>,
 ): pulumi.dynamic.ResourceProvider<I, I & RunRecord<R>> {
   const timed = async (inputs: I): Promise<I & RunRecord<R>> => {
     const startedAt = new Date().toISOString();
-    const result = await run(inputs);
-    return plain({ ...inputs, result, startedAt, finishedAt: new Date().toISOString() });
+    const progress = engineProgress(inputs.progressUrn);
+    try {
+      const result = await run(inputs, progress.line);
+      return plain({ ...inputs, result, startedAt, finishedAt: new Date().toISOString() });
+    } finally {
+      await progress.flush();
+    }
   };
   return {
     async diff(_id, olds, news) {
@@ -89,7 +100,13 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
     super(
       provider,
       name,
-      { ...inputs, result: undefined, startedAt: undefined, finishedAt: undefined },
+      {
+        ...inputs,
+        progressUrn: urnOf(opts?.parent),
+        result: undefined,
+        startedAt: undefined,
+        finishedAt: undefined,
+      },
       opts,
       DYNAMIC_MODULE,
       step.dynamicType,

@@ -21,6 +21,7 @@ import {
 } from "../engines/maintenanceMode";
 import { sendNotification, type DeliveryResult, type Notification } from "../engines/notify";
 import type { PgConnection } from "../engines/postgres";
+import type { Progress } from "../engines/progress";
 import { RunOnceComponent, runOnceProvider } from "./runOnce";
 import { STEPS, type StepNames } from "./tokens";
 
@@ -50,10 +51,12 @@ type StepClass<A, R> = new (
  */
 function step<A extends object, R>(
   names: StepNames,
-  run: (inputs: A) => Promise<R>,
+  run: (inputs: A, progress: Progress) => Promise<R>,
   after?: (result: R, component: pulumi.Resource) => void,
 ): StepClass<A, R> {
-  const provider = runOnceProvider(run as (inputs: Record<string, unknown>) => Promise<R>);
+  const provider = runOnceProvider(
+    run as (inputs: Record<string, unknown>, progress: Progress) => Promise<R>,
+  );
   return class extends RunOnceComponent<R> {
     constructor(name: string, args: A, opts?: pulumi.ComponentResourceOptions) {
       super(names, provider, name, { ...args } as Record<string, pulumi.Input<unknown>>, opts);
@@ -74,8 +77,8 @@ export interface PreflightArgs {
  * The first step of a rollout, before anything changes: the database answers, the running service
  * is healthy, and every SQL gate holds (polled until its timeout).
  */
-export const Preflight = step<PreflightArgs, PreflightResult>(STEPS.preflight, async (i) =>
-  runPreflight(i.connection as PgConnection, i.spec, i.policy),
+export const Preflight = step<PreflightArgs, PreflightResult>(STEPS.preflight, async (i, progress) =>
+  runPreflight(i.connection as PgConnection, i.spec, i.policy, progress),
 );
 export type Preflight = InstanceType<typeof Preflight>;
 
@@ -127,8 +130,8 @@ export type HealthCheckArgs = CheckArgs<HttpCheckSpec>;
  * An HTTP check that gates a rollout: during `up` it calls the URL until it answers as expected or
  * its retries or deadline run out, and fails the update with what was expected and what came back.
  */
-export const HealthCheck = step<HealthCheckArgs, HttpCheckResult>(STEPS.healthCheck, async (i) =>
-  runHttpCheck(i.spec as HttpCheckSpec),
+export const HealthCheck = step<HealthCheckArgs, HttpCheckResult>(STEPS.healthCheck, async (i, progress) =>
+  runHttpCheck(i.spec as HttpCheckSpec, progress),
 );
 export type HealthCheck = InstanceType<typeof HealthCheck>;
 
@@ -138,8 +141,8 @@ export interface SqlCheckArgs {
   readonly triggers: Triggers;
 }
 /** A query whose first value must equal the expected one after the release (e.g. row counts). */
-export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async (i) =>
-  runSqlCheck(i.connection as PgConnection, i.spec),
+export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async (i, progress) =>
+  runSqlCheck(i.connection as PgConnection, i.spec, "SQL check", progress),
 );
 export type SqlCheck = InstanceType<typeof SqlCheck>;
 
@@ -155,7 +158,9 @@ export type SoakArgs = CheckArgs<SoakSpec>;
  * Watches the health endpoints for a while after maintenance is off and fails on the error-rate or
  * p95 thresholds. Hours-long watching belongs to the deploy command, not to `pulumi up`.
  */
-export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i) => runSoak(i.spec as SoakSpec));
+export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i, progress) =>
+  runSoak(i.spec as SoakSpec, progress),
+);
 export type Soak = InstanceType<typeof Soak>;
 
 export type DatabaseRestoreArgs = {
@@ -165,7 +170,7 @@ export type DatabaseRestoreArgs = {
  * A rollback's restore of the backup taken before the release it undoes: verified, then restored
  * in one transaction under the migration lock, before the schema moves.
  */
-export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.restore, async (i) =>
-  restoreUnderMigrationLock(i as unknown as LockedRestoreOptions),
+export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.restore, async (i, progress) =>
+  restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
 );
 export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;

@@ -10,7 +10,7 @@
 //
 // Exit codes: 0 done; 1 failed; 2 refused, nothing changed; 3 rolled back (the release asked for
 // is not live; the one before it is).
-import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
 import { parseArgs } from "node:util";
@@ -23,6 +23,7 @@ import { chooseRollbackTarget, historyLines, parseDuration, type HistoryEntry } 
 import { firstLine, runUp, type UpOutcome } from "./run";
 import { newestBackupOf } from "../engines/backup/retention";
 import { appliedMigrations, downProblems, recordedImageId } from "./state";
+import { plannedSteps, reviewSummary, runningFrom } from "./summary";
 import {
   configChanges,
   readStackConfig,
@@ -237,7 +238,7 @@ export async function rollback(
   const undo = await writeConfig(stack, targetPlain, { [ROLLBACK_KEY]: mark });
   try {
     say("preview of the rollback:");
-    await stack.preview({ diff: true, onOutput: (out) => process.stdout.write(out) });
+    await review(stack, target.release);
     await confirm(`Roll back ${undoes} -> ${target.release.id} on ${stack.name}?`, "yes", opts);
   } catch (err) {
     await undo.restore();
@@ -317,6 +318,21 @@ async function watch(
   return undefined;
 }
 
+/** The preview with its diff, then the same in plain words: what a yes will do. */
+async function review(stack: Stack, next: { id: string; image: string }): Promise<void> {
+  const events: EngineEvent[] = [];
+  await stack.preview({
+    diff: true,
+    onOutput: (out) => process.stdout.write(out),
+    onEvent: (event) => events.push(event),
+  });
+  const running = runningFrom(await stack.outputs());
+  say("in plain words:");
+  for (const line of reviewSummary(plannedSteps(events), { release: next.id, image: next.image }, running)) {
+    say(`  ${line}`);
+  }
+}
+
 /** After a failed or breached release: roll back when asked to, and say how it ended. */
 async function afterFailure(
   stack: Stack,
@@ -339,8 +355,7 @@ async function deploy(
   const stackConfig = await readStackConfig(stack);
   const { release } = stackConfig.config;
   say(`deploying ${release.id} (${release.image}) to ${stack.name}: preview first`);
-  const preview = await stack.preview({ diff: true, onOutput: (out) => process.stdout.write(out) });
-  say(`preview: ${JSON.stringify(preview.changeSummary)}`);
+  await review(stack, release);
   await confirm(`Roll out ${release.id} to ${stack.name}?`, "yes", opts);
   const started = Date.now();
   const outcome: UpOutcome = await runUp(stack, `deploy ${release.id}`, (signal) =>

@@ -2,6 +2,7 @@
 // lock, so no rollout migrates the database while it is replaced. No Pulumi inside.
 import { acquireLock, advisoryLockKey } from "../migrations/runner";
 import { connect, type PgConnection } from "../postgres";
+import { quiet, type Progress } from "../progress";
 import { restorePostgresBackup, type RestoreResult } from "./postgres";
 
 export interface LockedRestoreOptions {
@@ -12,6 +13,8 @@ export interface LockedRestoreOptions {
   /** The migrations record table, whose lock keeps migrations out; none when the stack has no migrations. */
   readonly table?: string;
   readonly lockTimeoutSeconds: number;
+  /** Receives progress lines (lock waits, the restore's steps). */
+  readonly log?: Progress;
 }
 
 /**
@@ -24,12 +27,13 @@ export async function restoreUnderMigrationLock(options: LockedRestoreOptions): 
       connection: options.connection,
       path: options.path,
       expectedSha256: options.sha256,
+      log: options.log,
     });
   if (options.table === undefined) return restore();
   const client = await connect(options.connection, { applicationName: "rollout restore" });
   const key = advisoryLockKey(options.table);
   try {
-    await acquireLock(client, key, options.table, options.lockTimeoutSeconds, () => undefined);
+    await acquireLock(client, key, options.table, options.lockTimeoutSeconds, options.log ?? quiet);
     try {
       return await restore();
     } finally {

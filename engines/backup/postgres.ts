@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
+import { formatBytes, whileRunning } from "../progress";
 import {
   CONNECT_TIMEOUT_SECONDS,
   connect as connectTo,
@@ -20,6 +21,9 @@ import {
 } from "../postgres";
 import { cleanCrashLeftovers, scratchDatabaseName, scratchLockKey, type LeftoverCleanup } from "./leftovers";
 import { applyRetention, backupFileName, newestBackupOf, stackBackupDir } from "./retention";
+
+/** How often a running dump says how far it is. */
+const PROGRESS_INTERVAL_MS = 2000;
 
 /** What {@link takePostgresBackup} backs up, where, and how hard it checks the result. */
 export interface PostgresBackupOptions {
@@ -184,7 +188,9 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
     const serverVersionNum = await serverVersion(client);
     const tools = await resolvePgTools(serverVersionNum, options.pgBinDir);
     const env = toolEnv(connection);
-    log?.(`backup: ${tools.version} dumping ${describeTarget(connection)} to ${file}`);
+    log?.(
+      `backup: ${tools.version} dumping ${describeTarget(connection)} (${expectTables.length} tables) to ${file}`,
+    );
 
     // With a restore test, the source row counts must describe exactly what the dump holds. pg_dump
     // reads in one repeatable-read snapshot; exporting ours and handing it to pg_dump makes the counts
@@ -207,7 +213,12 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
       ...(snapshot === undefined ? [] : [`--snapshot=${snapshot}`]),
       ...connectionArgs(connection, connection.database),
     ];
-    const dump = await runTool(tools.pgDump, dumpArgs, env);
+    const dumpStarted = performance.now();
+    const dump = await whileRunning(runTool(tools.pgDump, dumpArgs, env), PROGRESS_INTERVAL_MS, () => {
+      const written = fs.statSync(partial, { throwIfNoEntry: false })?.size ?? 0;
+      const seconds = Math.round((performance.now() - dumpStarted) / 1000);
+      log?.(`backup: ${formatBytes(written)} written (${seconds} s)`);
+    });
     if (dump.code !== 0) {
       closePartial();
       fs.rmSync(partial, { force: true });
@@ -259,7 +270,9 @@ export async function takePostgresBackup(options: PostgresBackupOptions): Promis
         { cause: error },
       );
     }
-    log?.(`backup: ${file} verified, ${verified.bytes} bytes, ${verified.tables.length} tables`);
+    log?.(
+      `backup: ${file} verified, ${formatBytes(verified.bytes)}, ${verified.tables.length} tables, sha256 ${verified.sha256}`,
+    );
 
     const protect = (options.protectReleases ?? []).flatMap(
       (release) => newestBackupOf(options.dir, options.stack, release)?.path ?? [],

@@ -1,6 +1,7 @@
 // HTTP check execution, with no Pulumi inside: the dynamic provider in HealthCheck.ts calls it during
 // `up`, and the unit tests call it against a local server. Dynamic providers are serialized by value,
 // so this module uses only Node globals (fetch, performance, AbortSignal) and plain functions.
+import { quiet, type Progress } from "../progress";
 
 /** What one HTTP check expects. */
 export interface HttpCheckSpec {
@@ -87,7 +88,10 @@ export function describeExpectation(spec: HttpCheckSpec): string {
  * Runs the check with retries until it passes or the retries or the deadline run out.
  * Throws an Error naming the check, what was expected, what came back and how long it took.
  */
-export async function runHttpCheck(spec: HttpCheckSpec): Promise<HttpCheckResult> {
+export async function runHttpCheck(
+  spec: HttpCheckSpec,
+  progress: Progress = quiet,
+): Promise<HttpCheckResult> {
   const started = performance.now();
   const deadline = started + spec.deadlineSeconds * 1000;
   let lastProblem = "no attempt was made";
@@ -126,6 +130,7 @@ export async function runHttpCheck(spec: HttpCheckSpec): Promise<HttpCheckResult
       lastProblem = `got no response (${reason})`;
     }
     if (attempts > spec.retries || performance.now() + spec.retryIntervalMs >= deadline) break;
+    progress(`${spec.name}: attempt ${attempts} of ${spec.retries + 1} ${lastProblem}; trying again`);
     await new Promise((resolve) => setTimeout(resolve, spec.retryIntervalMs));
   }
   const elapsedSeconds = ((performance.now() - started) / 1000).toFixed(1);

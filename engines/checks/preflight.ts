@@ -1,5 +1,6 @@
 // Preflight: what must hold before a rollout changes anything. No Pulumi inside.
 import { connect, type PgConnection } from "../postgres";
+import { quiet, type Progress } from "../progress";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "./sql";
 
 /** A SQL gate; forward-only gates do not hold up a rollback. */
@@ -42,6 +43,7 @@ export async function runPreflight(
   connection: PgConnection,
   spec: PreflightSpec,
   policy: PreflightPolicy,
+  progress: Progress = quiet,
 ): Promise<PreflightResult> {
   let databaseVersion: string;
   try {
@@ -97,7 +99,8 @@ export async function runPreflight(
     : [];
   for (const gate of spec.gates.filter((g) => !skippedGates.includes(g.name))) {
     try {
-      gates.push(await runSqlCheck(connection, gate, "preflight gate"));
+      gates.push(await runSqlCheck(connection, gate, "preflight gate", progress));
+      progress(`preflight gate \`${gate.name}\` holds (${gate.expect})`);
     } catch (err) {
       throw new Error(`${(err as Error).message}; ${NOTHING_CHANGED}`, { cause: err });
     }

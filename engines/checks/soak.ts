@@ -1,5 +1,6 @@
 // Soak: after maintenance is off, keep calling the health endpoints for a while and fail on the
 // thresholds the runbooks name (error rate, p95 latency). No Pulumi inside.
+import { quiet, throttled, type Progress } from "../progress";
 
 export interface SoakSpec {
   /** URLs probed in turn; a probe passes on a 2xx answer. */
@@ -48,12 +49,13 @@ export function soakBreaches(spec: SoakSpec, latencies: readonly number[], error
 }
 
 /** Probes until the duration has passed, then judges; throws with the figures on a breach. */
-export async function runSoak(spec: SoakSpec): Promise<SoakResult> {
+export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promise<SoakResult> {
   const started = performance.now();
   const latencies: number[] = [];
   const failures: string[] = [];
   let errors = 0;
   let i = 0;
+  const report = throttled(progress, 5000);
   do {
     const url = spec.urls[i++ % spec.urls.length];
     const probeStarted = performance.now();
@@ -69,6 +71,11 @@ export async function runSoak(spec: SoakSpec): Promise<SoakResult> {
       failures.push(`${url} -> ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name}`);
     }
     latencies.push(Math.round(performance.now() - probeStarted));
+    report(
+      `soak: ${Math.round((performance.now() - started) / 1000)} s of ${spec.durationSeconds} s, ` +
+        `${latencies.length} probes, ${errors} errors (${((errors / latencies.length) * 100).toFixed(1)} %), ` +
+        `p95 ${percentile(latencies, 95)} ms so far`,
+    );
     await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
   } while (performance.now() - started < spec.durationSeconds * 1000);
 

@@ -2,6 +2,7 @@
 // deadline (a gate such as "no active sessions" may take a while to hold). No Pulumi inside.
 import type { Client } from "pg";
 import { connect, type PgConnection } from "../postgres";
+import { quiet, throttled, type Progress } from "../progress";
 
 export interface SqlCheckSpec {
   readonly name: string;
@@ -38,6 +39,7 @@ export async function runSqlCheck(
   connection: PgConnection,
   spec: SqlCheckSpec,
   kind = "SQL check",
+  progress: Progress = quiet,
 ): Promise<SqlCheckResult> {
   const started = performance.now();
   const deadline = started + spec.timeoutSeconds * 1000;
@@ -54,6 +56,9 @@ export async function runSqlCheck(
   try {
     let attempts = 0;
     let last = "";
+    const maxAttempts = 1 + Math.floor((spec.timeoutSeconds * 1000) / Math.max(1, spec.intervalMs));
+    // A gate polled every second for ten minutes says where it stands every few seconds.
+    const waiting = throttled(progress, 5000);
     for (;;) {
       attempts++;
       const queryStarted = performance.now();
@@ -77,6 +82,10 @@ export async function runSqlCheck(
         };
       }
       if (performance.now() + spec.intervalMs > deadline) break;
+      waiting(
+        `${kind} \`${spec.name}\`: attempt ${attempts} of at most ${maxAttempts}, ` +
+          `value ${JSON.stringify(last)}, waiting for ${JSON.stringify(spec.expect)}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
     }
     throw new Error(

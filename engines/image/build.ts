@@ -1,7 +1,9 @@
 // Building an image with the Docker CLI, for images made from a local context. No Pulumi inside;
 // the ImageBuild dynamic resource in ContainerRelease.ts calls it during `up`.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
+import readline from "node:readline";
+import { quiet, type Progress } from "../progress";
 
 export interface ImageBuildSpec {
   /** Absolute path of the build context. */
@@ -43,19 +45,30 @@ function dockerEnv(host: string): NodeJS.ProcessEnv {
   return { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: "0" };
 }
 
-function run(command: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv; what: string }) {
-  const result = spawnSync(command, args, {
-    cwd: opts.cwd,
-    env: opts.env,
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
+/** Runs a command, passing each line it prints to `progress`; fails with its last lines. */
+async function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; env: NodeJS.ProcessEnv; what: string; progress: Progress },
+): Promise<void> {
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  const tail: string[] = [];
+  const onLine = (line: string) => {
+    tail.push(line);
+    if (tail.length > 15) tail.shift();
+    if (line.trim() !== "") opts.progress(line);
+  };
+  const lines = [child.stdout, child.stderr].map((stream) => {
+    const reader = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    reader.on("line", onLine);
+    return new Promise<void>((resolve) => reader.on("close", resolve));
   });
-  if (result.error) throw new Error(`${opts.what} could not start ${command}: ${result.error.message}`);
-  if (result.status !== 0) {
-    const tail = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
-    throw new Error(`${opts.what} failed (exit ${result.status}):\n${tail}`);
-  }
-  return result.stdout.trim();
+  const status = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", (err) => reject(new Error(`${opts.what} could not start ${command}: ${err.message}`)));
+    child.on("close", (code) => resolve(code));
+  });
+  await Promise.all(lines);
+  if (status !== 0) throw new Error(`${opts.what} failed (exit ${status}):\n${tail.join("\n").trim()}`);
 }
 
 /** The build identity: sources and everything that shapes the image. */
@@ -110,7 +123,11 @@ export function inspectImage(tag: string, dockerHost: string): { id: string; has
  * never moved to other content: a tag that holds another build is refused, naming what differs.
  * With `policy.expectImageId` (a rollback) the recorded image runs, and nothing is built.
  */
-export function buildImage(spec: ImageBuildSpec, policy: ImageBuildPolicy = {}): ImageBuildResult {
+export async function buildImage(
+  spec: ImageBuildSpec,
+  policy: ImageBuildPolicy = {},
+  progress: Progress = quiet,
+): Promise<ImageBuildResult> {
   const started = Date.now();
   if (policy.expectImageId) {
     if (!inspectImage(policy.expectImageId, spec.dockerHost)) {
@@ -134,10 +151,12 @@ export function buildImage(spec: ImageBuildSpec, policy: ImageBuildPolicy = {}):
     );
   }
   if (spec.prepareCommand) {
-    run("sh", ["-c", spec.prepareCommand], {
+    progress(`preparing the build context: ${spec.prepareCommand}`);
+    await run("sh", ["-c", spec.prepareCommand], {
       cwd: spec.context,
       env: process.env,
       what: `preparing the build context (${spec.prepareCommand})`,
+      progress,
     });
   }
   const args = [
@@ -152,7 +171,12 @@ export function buildImage(spec: ImageBuildSpec, policy: ImageBuildPolicy = {}):
   args.push("--label", `${LABEL}=${wanted}`);
   for (const [key, value] of Object.entries(spec.buildArgs)) args.push("--build-arg", `${key}=${value}`);
   args.push(spec.context);
-  run("docker", args, { env: dockerEnv(spec.dockerHost), what: `docker build of ${spec.tag}` });
+  progress(`building ${spec.tag}`);
+  await run("docker", args, {
+    env: dockerEnv(spec.dockerHost),
+    what: `docker build of ${spec.tag}`,
+    progress,
+  });
   const built = inspectImage(spec.tag, spec.dockerHost);
   if (!built) throw new Error(`docker build of ${spec.tag} reported success but the tag does not exist`);
   return { imageId: built.id, outcome: "built", durationMs: Date.now() - started };

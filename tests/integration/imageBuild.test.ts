@@ -40,14 +40,21 @@ describe("image builds on the real engine", () => {
     for (const id of new Set(images)) docker("rmi", "-f", id);
   });
 
-  it("builds once, reuses the same build, and refuses to move the tag to other sources", () => {
-    const first = buildImage(spec(`${repo}:1`));
+  it("builds once, reuses the same build, and refuses to move the tag to other sources", async () => {
+    const lines: string[] = [];
+    const first = await buildImage(spec(`${repo}:1`), {}, (line) => lines.push(line));
     assert.equal(first.outcome, "built");
-    assert.equal(buildImage(spec(`${repo}:1`)).outcome, "reused");
+    // The build's own lines come out as it goes, for `pulumi up` to show.
+    assert.equal(lines[0], `building ${repo}:1`);
+    assert.ok(
+      lines.some((l) => /^Step 1\/\d+ : FROM /.test(l)),
+      `docker build's steps are passed on: ${lines.join(" | ")}`,
+    );
+    assert.equal((await buildImage(spec(`${repo}:1`))).outcome, "reused");
 
     // Today's tree differs from the one the tag was built from.
     fs.writeFileSync(path.join(context, "app.txt"), "release two\n");
-    assert.throws(
+    await assert.rejects(
       () => buildImage(spec(`${repo}:1`)),
       new RegExp(
         `^Error: refusing to build ${repo}:1: the tag already holds image ${first.imageId}, and its rollout\\.build-hash label differs \\(sources [0-9a-f]{12} vs [0-9a-f]{12}\\); a tag names one content, so give this build a new tag`,
@@ -60,22 +67,22 @@ describe("image builds on the real engine", () => {
     );
   });
 
-  it("names a differing build argument", () => {
+  it("names a differing build argument", async () => {
     const other = { ...spec(`${repo}:1`), buildArgs: { BASE_IMAGE: "rollout/node-base:other" } };
-    assert.throws(
+    await assert.rejects(
       () => buildImage(other),
       /build arg BASE_IMAGE: rollout\/node-base:local vs rollout\/node-base:other/,
     );
   });
 
-  it("runs a recorded image id exactly, and refuses one the engine no longer has", () => {
+  it("runs a recorded image id exactly, and refuses one the engine no longer has", async () => {
     const recorded = inspectImage(`${repo}:1`, DOCKER_HOST)!.id;
-    const second = buildImage(spec(`${repo}:2`));
+    const second = await buildImage(spec(`${repo}:2`));
     assert.notEqual(second.imageId, recorded);
-    const back = buildImage(spec(`${repo}:2`), { expectImageId: recorded });
+    const back = await buildImage(spec(`${repo}:2`), { expectImageId: recorded });
     assert.deepEqual([back.imageId, back.outcome], [recorded, "recorded"]);
     const gone = `sha256:${"0".repeat(64)}`;
-    assert.throws(
+    await assert.rejects(
       () => buildImage(spec(`${repo}:2`), { expectImageId: gone }),
       new RegExp(`image ${gone}, recorded for ${repo}:2 when it ran, is no longer on the Docker host`),
     );

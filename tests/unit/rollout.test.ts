@@ -135,10 +135,25 @@ describe("Rollout with the minimal config", () => {
         "DATABASE_URL=postgresql://sample_app:app-pw@127.0.0.1:55432/rollout_dev?sslmode=disable",
       ),
     );
-    assert.deepEqual(container.inputs.labels, [
+    const labels = container.inputs.labels as { label: string; value: string }[];
+    assert.deepEqual(labels.slice(0, 2), [
       { label: "rollout.release", value: "2026.11.21-1" },
       { label: "rollout.stack", value: "test" },
     ]);
+  });
+
+  it("keeps plain env reviewable beside secret env: plain values and secret names as labels, no secret value", () => {
+    const container = byName(mine, "m-release-app");
+    const labels = container.inputs.labels as { label: string; value: string }[];
+    assert.ok(
+      !secretInput(container.inputs.labels).secret,
+      "labels stay plain, so a preview shows their diff",
+    );
+    const byLabel = Object.fromEntries(labels.map((l) => [l.label, l.value]));
+    assert.equal(byLabel["rollout.env.PORT"], "18181");
+    assert.equal(byLabel["rollout.env.HOST"], "127.0.0.1");
+    assert.equal(byLabel["rollout.secret-env"], "DATABASE_URL");
+    assert.ok(!JSON.stringify(labels).includes("app-pw"), "no secret value is in a label");
   });
 
   it("percent-encodes the app role's password in DATABASE_URL, so it parses back unchanged", async () => {
