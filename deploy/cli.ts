@@ -13,13 +13,13 @@
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
-import { parseArgs } from "node:util";
 import { CONFIG_NAMESPACE, watchThresholds, type RolloutConfig, type SecretKey } from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { inspectImage } from "../engines/image/build";
 import { sendNotification, type NotificationEvent } from "../engines/notify";
 import { chooseRollbackTarget, historyLines, parseDuration, type HistoryEntry } from "./history";
+import { commandOptions, EXIT, runCommand, say } from "./command";
 import { firstLine, runUp, type UpOutcome } from "./run";
 import { newestBackupOf } from "../engines/backup/retention";
 import { appliedMigrations, downProblems, recordedImageId } from "./state";
@@ -35,20 +35,14 @@ import {
 } from "./stackConfig";
 
 export { stackConfigFrom, type StackConfig } from "./stackConfig";
+export { EXIT } from "./command";
 
 const ROOT = path.resolve(__dirname, "..");
-
-export const EXIT = { done: 0, failed: 1, refused: 2, rolledBack: 3 } as const;
 
 const OVERRIDE_KEY = `${CONFIG_NAMESPACE}:override`;
 
 /** A command that ran and failed; its message is what to say, without a trace (exit code 1). */
 class Failure extends Error {}
-
-/** Everything printed goes through here, with the time, so a log of a night's work reads in order. */
-function say(line: string): void {
-  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
 
 interface Options {
   stack: string;
@@ -420,30 +414,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${Object.values(HELP).join("\n\n")}\n\n${EXIT_HELP}\n`);
     return EXIT.done;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        help: { type: "boolean", short: "h", default: false },
-        stack: { type: "string", default: "dev" },
-        yes: { type: "boolean", default: false },
-        to: { type: "string" },
-        reason: { type: "string" },
-        "restore-backup": { type: "boolean", default: false },
-        "auto-rollback": { type: "boolean", default: false },
-        watch: { type: "string" },
-        "watch-window": { type: "string", default: "60s" },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new Refusal(`${(err as Error).message}\n\n${HELP[command]}`);
-  }
-  if (values.help) {
-    process.stdout.write(`${HELP[command]}\n\n${EXIT_HELP}\n`);
-    return EXIT.done;
-  }
+  const values = commandOptions(
+    rest,
+    {
+      stack: { type: "string", default: "dev" },
+      yes: { type: "boolean", default: false },
+      to: { type: "string" },
+      reason: { type: "string" },
+      "restore-backup": { type: "boolean", default: false },
+      "auto-rollback": { type: "boolean", default: false },
+      watch: { type: "string" },
+      "watch-window": { type: "string", default: "60s" },
+    },
+    HELP[command],
+    EXIT_HELP,
+  );
+  if (!values) return EXIT.done;
   const opts: Options = { stack: values.stack!, yes: values.yes! };
   const stack = await openStack(opts.stack);
   if (command === "history") {
@@ -472,17 +458,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      const expected = err instanceof Refusal || err instanceof Failure;
-      const text = expected
-        ? err.message
-        : process.env.ROLLOUT_DEBUG
-          ? (err.stack ?? err.message)
-          : firstLine(err);
-      process.stderr.write(`error: ${text}\n`);
-      process.exit(err instanceof Refusal ? EXIT.refused : EXIT.failed);
-    },
-  );
+  runCommand(main, (err) => (err instanceof Failure ? "expected" : "unexpected"));
 }

@@ -11,7 +11,6 @@
 // Exit codes as deploy/cli.ts: 0 done; 1 failed; 2 refused, nothing changed.
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import {
   acceptChecksum,
   loadMigrations,
@@ -20,8 +19,8 @@ import {
   RepairRefused,
   type RepairResult,
 } from "../engines/migrations";
-import { EXIT, openStack } from "./cli";
-import { firstLine } from "./run";
+import { openStack } from "./cli";
+import { commandOptions, EXIT, runCommand, say } from "./command";
 import { readStackConfig, Refusal } from "./stackConfig";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -50,10 +49,6 @@ const ALL_HELP = `${Object.values(COMMANDS)
   --by NAME   who repairs (default: the operating-system user)
   The next preview of the stack shows the repair; the next up records it in state.`;
 
-function say(line: string): void {
-  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "-h") {
@@ -64,26 +59,18 @@ async function main(argv: string[]): Promise<number> {
     throw new Refusal(`unknown command ${JSON.stringify(command)}; use repair-down or accept-checksum`);
   }
   const { run, help } = COMMANDS[command as Command];
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        help: { type: "boolean", short: "h", default: false },
-        stack: { type: "string", default: "dev" },
-        migration: { type: "string" },
-        reason: { type: "string" },
-        by: { type: "string" },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new Refusal(`${(err as Error).message}\n\n${help}`);
-  }
-  if (values.help) {
-    process.stdout.write(`${help}\n\n${EXIT_HELP}\n`);
-    return EXIT.done;
-  }
+  const values = commandOptions(
+    rest,
+    {
+      stack: { type: "string", default: "dev" },
+      migration: { type: "string" },
+      reason: { type: "string" },
+      by: { type: "string" },
+    },
+    help,
+    EXIT_HELP,
+  );
+  if (!values) return EXIT.done;
   if (!values.migration)
     throw new Refusal(`--migration is required: the id or name of an applied migration\n\n${help}`);
   if (!values.reason?.trim()) {
@@ -134,18 +121,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      const refused =
-        err instanceof Refusal || err instanceof RepairRefused || err instanceof MigrationFilesError;
-      const text = refused
-        ? err.message
-        : process.env.ROLLOUT_DEBUG
-          ? (err.stack ?? err.message)
-          : firstLine(err);
-      process.stderr.write(`error: ${text}\n`);
-      process.exit(refused ? EXIT.refused : EXIT.failed);
-    },
+  runCommand(main, (err) =>
+    err instanceof RepairRefused || err instanceof MigrationFilesError ? "refused" : "unexpected",
   );
 }

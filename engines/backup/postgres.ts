@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
-import { formatBytes, whileRunning } from "../progress";
+import { formatBytes, whileRunning, type Progress } from "../progress";
 import {
   CONNECT_TIMEOUT_SECONDS,
   connect as connectTo,
@@ -477,19 +477,21 @@ async function listTables(
   return parseTocTables(list.stdout);
 }
 
-/** Restores the dump into a scratch database and compares row counts; the scratch database is always dropped. */
-async function restoreTest(args: {
+/** What a restore test works with: the source's session, the dump and the counts it must match. */
+interface RestoreTestArgs {
   client: Client;
   connection: PgConnection;
-  stack: string;
   tools: PgTools;
   env: NodeJS.ProcessEnv;
   partial: string;
   failed: string;
   sourceCounts: Record<string, number>;
   serverVersionNum: number;
-  log: ((line: string) => void) | undefined;
-}): Promise<void> {
+  log: Progress | undefined;
+}
+
+/** Restores the dump into a scratch database and compares row counts; the scratch database is always dropped. */
+async function restoreTest(args: RestoreTestArgs & { stack: string }): Promise<void> {
   const { client } = args;
   const scratch = scratchDatabaseName(args.stack);
   // Held from before the scratch database exists until it is dropped, on this run's own session:
@@ -504,18 +506,7 @@ async function restoreTest(args: {
 }
 
 /** The restore test's work in its scratch database, which is dropped whatever happens. */
-async function scratchRestore(args: {
-  client: Client;
-  connection: PgConnection;
-  tools: PgTools;
-  env: NodeJS.ProcessEnv;
-  partial: string;
-  failed: string;
-  sourceCounts: Record<string, number>;
-  serverVersionNum: number;
-  scratch: string;
-  log: ((line: string) => void) | undefined;
-}): Promise<void> {
+async function scratchRestore(args: RestoreTestArgs & { scratch: string }): Promise<void> {
   const { client, connection, tools, env, partial, failed, sourceCounts, log, scratch } = args;
   // Same encoding and locale as the source, so text restores byte for byte; template0 so nothing
   // added to template1 collides with the archive's objects.
