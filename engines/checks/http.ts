@@ -29,6 +29,8 @@ export interface HttpCheckResult {
   readonly name: string;
   readonly url: string;
   readonly passed: true;
+  /** What the check expected (describeExpectation), beside what it saw, for the report. */
+  readonly expected: string;
   readonly status: number;
   readonly latencyMs: number;
   readonly attempts: number;
@@ -112,6 +114,7 @@ export async function runHttpCheck(spec: HttpCheckSpec): Promise<HttpCheckResult
           name: spec.name,
           url: spec.url,
           passed: true,
+          expected: describeExpectation(spec),
           status: response.status,
           latencyMs,
           attempts,

@@ -17,6 +17,8 @@ export interface SqlCheckSpec {
 export interface SqlCheckResult {
   readonly name: string;
   readonly passed: true;
+  /** The expected value, beside the value seen, for the report. */
+  readonly expected: string;
   readonly value: string;
   readonly attempts: number;
   readonly latencyMs: number;
@@ -70,6 +72,7 @@ export async function runSqlCheck(
         return {
           name: spec.name,
           passed: true,
+          expected: spec.expect,
           value: last,
           attempts,
           latencyMs,

@@ -1,0 +1,6 @@
+export * from "./types";
+export * from "./format";
+export * from "./markdown";
+export * from "./html";
+export * from "./notice";
+export * from "./files";
