@@ -1,4 +1,5 @@
-// Composition root: read and validate config, build the rollout, export its report.
+// Composition root: read and validate config, build the rollout, export its report (as data, as
+// Markdown for people, and where its files went).
 import * as pulumi from "@pulumi/pulumi";
 import { programConfig, Rollout } from "./rollout";
 
@@ -7,3 +8,5 @@ const { config, secrets } = programConfig(stack);
 const rollout = new Rollout("rollout", { config, stack, secrets, projectDir: __dirname });
 
 export const report = rollout.report;
+export const summary = rollout.summary;
+export const reportFiles = rollout.reportFiles;
