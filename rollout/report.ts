@@ -26,7 +26,15 @@ import type { SqlCheckResult } from "../engines/checks/sql";
 import type { WindowVerdict } from "../engines/gates/maintenanceWindow";
 import type { MaintenanceResult } from "../engines/maintenanceMode";
 import type { DeliveryResult, NoticeFact } from "../engines/notify";
-import { noticeFacts, type CheckReport, type PhaseTiming, type RolloutReport } from "../engines/report";
+import {
+  backupReport,
+  checkReports,
+  noticeFacts,
+  schemaReport,
+  smokeReports,
+  type PhaseTiming,
+  type RolloutReport,
+} from "../engines/report";
 import type { MigrateResult } from "../engines/migrations";
 import type { TimedStep } from "./phases";
 
@@ -34,64 +42,6 @@ export type { CheckReport, PhaseTiming, RolloutReport } from "../engines/report"
 
 function timing(phase: string, startedAt: string, finishedAt: string): PhaseTiming {
   return { phase, startedAt, finishedAt, seconds: (Date.parse(finishedAt) - Date.parse(startedAt)) / 1000 };
-}
-
-/** Each check with what it expected, saw and took; a result recorded before `expected` existed says so. */
-function checkReports(http: readonly HttpCheckResult[], sql: readonly SqlCheckResult[]): CheckReport[] {
-  const expected = (e: string | undefined) => e ?? "not recorded";
-  return [
-    ...http.map((c) => ({
-      name: c.name,
-      kind: "http" as const,
-      passed: c.passed,
-      expected: expected(c.expected),
-      observed: `HTTP ${c.status}`,
-      latencyMs: c.latencyMs,
-      attempts: c.attempts,
-    })),
-    ...sql.map((c) => ({
-      name: c.name,
-      kind: "sql" as const,
-      passed: c.passed,
-      expected: expected(c.expected),
-      observed: c.value,
-      latencyMs: c.latencyMs,
-      attempts: c.attempts,
-    })),
-  ];
-}
-
-function backupReport(backup: BackupResult | undefined): RolloutReport["backup"] {
-  return backup
-    ? {
-        path: backup.path,
-        bytes: backup.bytes,
-        sha256: backup.sha256,
-        tableCount: backup.tableCount,
-        restoreTested: backup.restoreTested,
-        durationMs: backup.durationMs,
-        // A backup recorded before leftovers were looked for found none.
-        crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
-      }
-    : null;
-}
-
-function schemaReport(version: string | undefined, run: MigrateResult | undefined): RolloutReport["schema"] {
-  return run
-    ? {
-        version: version as string,
-        direction: run.direction,
-        applied: run.applied.map((m) => m.name),
-        reverted: run.reverted.map((m) => m.name),
-      }
-    : null;
-}
-
-function smokeReports(smoke: readonly SmokeTestResult[]): RolloutReport["smokeTests"] {
-  return smoke.map((t) => ({
-    name: t.name,
-    steps: t.steps.map((s) => ({ name: s.name, status: s.status, latencyMs: s.latencyMs })),
-  }));
 }
 
 function phaseTimings(timed: ReportSources["timed"]): pulumi.Output<PhaseTiming[]> {

@@ -1,4 +1,5 @@
 export * from "./types";
+export * from "./build";
 export * from "./format";
 export * from "./markdown";
 export * from "./html";

@@ -17,7 +17,8 @@ export type ReportSoFar = Pick<RolloutReport, "release"> &
 
 /** The report's summary as at most 10 labelled facts, the most useful to an operator first. */
 export function noticeFacts(r: ReportSoFar): NoticeFact[] {
-  const facts: NoticeFact[] = [{ label: "Release", value: `${r.release.id} (digest ${r.release.digest})` }];
+  const { id, digest } = r.release;
+  const facts: NoticeFact[] = [{ label: "Release", value: digest ? `${id} (digest ${digest})` : id }];
   if (r.rollback)
     facts.push({
       label: "Rollback",

@@ -6,6 +6,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { STEPS } from "../../components/tokens";
+import { runsSince } from "../../deploy/state";
 import { slackPayload } from "../../engines/notify";
 import {
   esc,
@@ -310,5 +312,77 @@ describe("writeReportFiles", () => {
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }
+  });
+});
+
+describe("runsSince (a failed update's notice)", () => {
+  const since = "2026-11-21T22:00:00.000Z";
+  const run = (step: { dynamicType: string }, finishedAt: string, outputs: Record<string, unknown>) => ({
+    type: `pulumi-nodejs:dynamic/rollout:${step.dynamicType}`,
+    urn: `urn:${step.dynamicType}:${finishedAt}`,
+    outputs: { finishedAt, ...outputs },
+  });
+  const check = (name: string) => ({
+    name,
+    url: "http://127.0.0.1:1/health",
+    passed: true,
+    expected: "status 200, within 1000 ms",
+    status: 200,
+    latencyMs: 4,
+    attempts: 1,
+    elapsedMs: 4,
+    checkedAt: since,
+  });
+
+  it("takes the runs this update finished and leaves out those of earlier updates", () => {
+    const deployment = {
+      deployment: {
+        resources: [
+          run(STEPS.backup, "2026-11-21T22:00:01.000Z", {
+            result: {
+              path: "/b/x.dump",
+              bytes: 2048,
+              sha256: "d".repeat(64),
+              tableCount: 2,
+              restoreTested: false,
+              durationMs: 300,
+            },
+          }),
+          run(STEPS.schema, "2026-11-21T22:00:02.000Z", {
+            version: "0004",
+            lastRun: {
+              direction: "up",
+              applied: [{ id: "0004", name: "0004_rename_item_title" }],
+              reverted: [],
+              version: "0004",
+              durationMs: 9,
+            },
+          }),
+          run(STEPS.healthCheck, "2026-11-21T22:00:03.000Z", { result: check("health") }),
+          run(STEPS.healthCheck, "2026-11-20T09:00:00.000Z", { result: check("health-db") }),
+        ],
+      },
+    };
+    const done = runsSince(deployment, since);
+    assert.equal(done.backup?.sha256, "d".repeat(64));
+    assert.deepEqual(done.schema, {
+      version: "0004",
+      direction: "up",
+      applied: ["0004_rename_item_title"],
+      reverted: [],
+    });
+    assert.deepEqual(
+      done.checks?.map((c) => [c.name, c.expected, c.observed]),
+      [["health", "status 200, within 1000 ms", "HTTP 200"]],
+    );
+  });
+
+  it("finds nothing when the update failed before any step ran", () => {
+    const deployment = {
+      deployment: {
+        resources: [run(STEPS.backup, "2026-11-20T09:00:00.000Z", { result: { path: "/b/old.dump" } })],
+      },
+    };
+    assert.deepEqual(runsSince(deployment, since), { backup: null, schema: null, checks: [] });
   });
 });
