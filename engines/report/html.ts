@@ -25,7 +25,7 @@ code { font: 12px ui-monospace, monospace; background: #f1f3f5; padding: 1px 4px
 table { border-collapse: collapse; margin: 4px 0 8px; } th, td { border: 1px solid #d8dde2; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f5f7f9; } .passed { color: #17803d; } .failed { color: #b42318; }
 .timeline { list-style: none; padding: 0; margin: 0; max-width: 960px; }
-.phase { display: grid; grid-template-columns: 220px 1fr 70px; align-items: center; gap: 8px; height: 24px; }
+.phase { display: grid; grid-template-columns: 260px 1fr 70px; align-items: center; gap: 8px; min-height: 24px; }
 .track { position: relative; height: 14px; background: #eef1f4; border-radius: 3px; }
 .bar { position: absolute; top: 0; height: 14px; min-width: 3px; background: #2f6fd6; border-radius: 3px; }
 .time { text-align: right; color: #46505a; font-variant-numeric: tabular-nums; }
