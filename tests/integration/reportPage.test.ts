@@ -71,6 +71,7 @@ describe("the report of a real rollout, in Chromium", () => {
     assert.match(summary, new RegExp(`^# Rollout of ${report.release.id} on ${t.name}$`, "m"));
     for (const c of report.checks) assert.ok(summary.includes(`| ${c.name} | ${c.kind} | passed |`), c.name);
     assert.ok(summary.includes(report.backup!.sha256));
+    assert.match(summary, /^- Preflight: database \d+\.\d+/m, "the preflight names the server's version");
   });
 
   it("renders the page: title, the release, one bar per phase of the report in time and proportion", async (ctx) => {
