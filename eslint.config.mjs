@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".local/", ".pulumi-state/", "sample-app/dist/", "bin/"] },
+  {
+    ignores: [
+      "node_modules/",
+      ".local/",
+      ".pulumi-state/",
+      "sample-app/dist/",
+      "bin/",
+      "reports/",
+      "test-output/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

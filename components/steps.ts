@@ -22,6 +22,7 @@ import {
 import { sendNotification, type DeliveryResult, type Notification } from "../engines/notify";
 import type { PgConnection } from "../engines/postgres";
 import type { Progress } from "../engines/progress";
+import { writeReportFiles, type ReportFilesResult, type RolloutReport } from "../engines/report";
 import { RunOnceComponent, runOnceProvider } from "./runOnce";
 import { STEPS, type StepNames } from "./tokens";
 
@@ -174,3 +175,27 @@ export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.re
   restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
 );
 export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;
+
+export interface ReportFilesArgs {
+  /** The stack's report folder, absolute. */
+  readonly dir: string;
+  readonly report: pulumi.Input<RolloutReport>;
+}
+/**
+ * Writes the report as Markdown and HTML into the stack's report folder, each time the report
+ * changes (a no-op `up` writes nothing). A file that cannot be written is a warning, not a failure:
+ * the release it reports on has already succeeded.
+ */
+export const ReportFiles = step<ReportFilesArgs, ReportFilesResult>(
+  STEPS.reportFiles,
+  async (i) => writeReportFiles(i.dir, i.report as RolloutReport),
+  (r, component) => {
+    if (r && !r.written) {
+      pulumi.log.warn(
+        `the report files could not be written to ${r.dir} (${r.problem}); the release succeeded, and the report is in the stack outputs \`report\` and \`summary\``,
+        component,
+      );
+    }
+  },
+);
+export type ReportFiles = InstanceType<typeof ReportFiles>;

@@ -34,6 +34,7 @@ export const STEPS = {
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },
+  reportFiles: { token: "rollout:report:ReportFiles", dynamicType: "ReportFiles", suffix: "write" },
 } as const satisfies Record<string, RunNames & { token?: string }>;
 
 /** Type tokens of the components that are not a single recorded run. */

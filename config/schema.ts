@@ -306,6 +306,16 @@ const notifySchema = z
   })
   .strict();
 
+const reportSchema = z
+  .object({
+    /**
+     * Folder of the report files (`<release>-<time>.md` and `.html`, `latest.md`, `latest.html`),
+     * relative to the project; `{stack}` expands to the stack name.
+     */
+    dir: z.string().min(1).default("reports/{stack}"),
+  })
+  .strict();
+
 /**
  * Set by `npm run rollback` for the update that rolls back (and removed once it succeeded), so the
  * history records the rollback as such: which release it undid and which update it went back to.
@@ -363,6 +373,7 @@ export const configSchema = z.object({
   sqlChecks: z.array(sqlCheckSchema).default([]),
   smokeTests: z.array(smokeTestSchema).default([]),
   soak: soakSchema.optional(),
+  report: reportSchema.default({ dir: "reports/{stack}" }),
   rollback: rollbackSchema.optional(),
 });
 

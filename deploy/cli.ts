@@ -17,12 +17,13 @@ import { CONFIG_NAMESPACE, watchThresholds, type RolloutConfig, type SecretKey }
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { inspectImage } from "../engines/image/build";
-import { sendNotification, type NotificationEvent } from "../engines/notify";
+import { sendNotification, type NoticeFact, type NotificationEvent } from "../engines/notify";
+import { noticeFacts, type RolloutReport } from "../engines/report";
 import { chooseRollbackTarget, historyLines, parseDuration, type HistoryEntry } from "./history";
 import { commandOptions, EXIT, runCommand, say } from "./command";
 import { firstLine, runUp, type UpOutcome } from "./run";
 import { newestBackupOf } from "../engines/backup/retention";
-import { appliedMigrations, downProblems, recordedImageId } from "./state";
+import { appliedMigrations, downProblems, recordedImageId, runsSince } from "./state";
 import { plannedSteps, reviewSummary, runningFrom } from "./summary";
 import {
   configChanges,
@@ -65,12 +66,13 @@ async function notify(
   event: NotificationEvent,
   release: string,
   summary: string,
+  facts?: readonly NoticeFact[],
 ): Promise<void> {
   const webhookUrl = config.notify && secrets[config.notify.webhookSecret as SecretKey];
   if (!config.notify || !webhookUrl) return;
   const result = await sendNotification(
     webhookUrl,
-    { event, stack: stack.name, release, summary },
+    { event, stack: stack.name, release, summary, ...(facts ? { facts } : {}) },
     config.notify.timeoutMs,
   );
   say(
@@ -78,6 +80,37 @@ async function notify(
       ? `${event} notice delivered (${result.detail})`
       : `warning: the ${event} notice was not delivered (${result.detail})`,
   );
+}
+
+/** A notice's facts from the report of an up that succeeded. */
+function reportFacts(outputs: Record<string, unknown>): NoticeFact[] | undefined {
+  const report = outputs.report as RolloutReport | undefined;
+  return report ? noticeFacts(report) : undefined;
+}
+
+/**
+ * A notice's facts after an up that failed, which leaves no report: the release it rolled out and
+ * what state records the update did before it failed (backup, migrations, checks that passed).
+ */
+async function failedUpFacts(stack: Stack, config: RolloutConfig, startedAt: number): Promise<NoticeFact[]> {
+  const { release } = config;
+  let done = {};
+  try {
+    done = runsSince(await stack.exportStack(), new Date(startedAt).toISOString());
+  } catch (err) {
+    say(`warning: the state could not be read for the notice (${firstLine(err)}); it names the release only`);
+  }
+  return noticeFacts({
+    release: {
+      id: release.id,
+      digest: "",
+      image: release.image,
+      schemaTarget: release.schemaTarget,
+      stack: stack.name,
+    },
+    image: { after: release.image },
+    ...done,
+  });
 }
 
 async function confirm(question: string, expected: string, opts: Options): Promise<void> {
@@ -257,6 +290,7 @@ export async function rollback(
       "failure",
       target.release.id,
       `rollback to ${target.release.id} ${outcome.kind}: ${outcome.reason}`,
+      await failedUpFacts(stack, targetConfig, started),
     );
     throw new Failure(
       `rollback to ${target.release.id} ${outcome.kind}: ${outcome.reason}\n` +
@@ -273,7 +307,14 @@ export async function rollback(
   const seconds = (Date.now() - started) / 1000;
   const maintenance = await stillInMaintenance(targetConfig);
   if (maintenance) {
-    await notify(stack, currentConfig, "failure", target.release.id, `rollback ran, but ${maintenance}`);
+    await notify(
+      stack,
+      currentConfig,
+      "failure",
+      target.release.id,
+      `rollback ran, but ${maintenance}`,
+      reportFacts(outcome.outputs),
+    );
     throw new Failure(
       `the rollback to ${target.release.id} ran, but ${maintenance}: the service is not back; switch maintenance off`,
     );
@@ -285,6 +326,7 @@ export async function rollback(
     "rollback",
     target.release.id,
     `rolled back from ${undoes} in ${seconds.toFixed(0)} s${opts.reason ? `: ${opts.reason}` : ""}`,
+    reportFacts(outcome.outputs),
   );
   return seconds;
 }
@@ -364,7 +406,14 @@ async function deploy(
     say(
       `deploy of ${release.id} ${outcome.kind} after ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcome.reason}`,
     );
-    await notify(stack, stackConfig, "failure", release.id, `deploy ${outcome.kind}: ${outcome.reason}`);
+    await notify(
+      stack,
+      stackConfig,
+      "failure",
+      release.id,
+      `deploy ${outcome.kind}: ${outcome.reason}`,
+      await failedUpFacts(stack, stackConfig.config, started),
+    );
     if (outcome.kind === "cancelled") return EXIT.failed;
     const code = await afterFailure(stack, opts, release.id, "automatic after failed deploy");
     if (code === EXIT.rolledBack) {
@@ -379,7 +428,14 @@ async function deploy(
     const breach = await watch(stackConfig.config, opts.watch, opts.watchWindow);
     if (breach) {
       say(`breach while watching: ${breach}`);
-      await notify(stack, stackConfig, "failure", release.id, `breach after deploy: ${breach}`);
+      await notify(
+        stack,
+        stackConfig,
+        "failure",
+        release.id,
+        `breach after deploy: ${breach}`,
+        reportFacts(outcome.outputs),
+      );
       return afterFailure(stack, { ...opts, autoRollback: true }, release.id, "breach while watching");
     }
     say("watch ended without a breach");

@@ -1,6 +1,11 @@
 // What rollback needs to know from a stack's state before it changes anything: the down SQL kept
 // for each applied migration, and the backups each release took. Pure over an exported deployment.
 import { dynamicTypeToken, STEPS } from "../components/tokens";
+import type { BackupResult } from "../engines/backup";
+import type { HttpCheckResult } from "../engines/checks/http";
+import type { SqlCheckResult } from "../engines/checks/sql";
+import type { MigrateResult } from "../engines/migrations";
+import { backupReport, checkReports, schemaReport, type ReportSoFar } from "../engines/report";
 
 /** One resource of an exported deployment (`pulumi stack export`). */
 interface StateResource {
@@ -71,4 +76,34 @@ export function recordedImageId(
   const ledger =
     (marker?.outputs?.ledger as { release: string; image: string; imageId: string }[] | undefined) ?? [];
   return ledger.find((f) => f.release === release.id && f.image === release.image)?.imageId;
+}
+
+/**
+ * What an update had done when it failed: the runs that state records as finished at or after
+ * `since` (its start). A step that failed records nothing new, so this is what passed.
+ */
+export function runsSince(
+  deployment: unknown,
+  since: string,
+): Pick<ReportSoFar, "backup" | "schema" | "checks"> {
+  const all = resources(deployment);
+  const ran = (step: { dynamicType: string; suffix: string }) =>
+    all.filter((r) => {
+      const finishedAt = r.outputs?.finishedAt;
+      return r.type === dynamicTypeToken(step) && typeof finishedAt === "string" && finishedAt >= since;
+    });
+  const backup = ran(STEPS.backup)[0]?.outputs?.result as BackupResult | undefined;
+  const schema = ran(STEPS.schema)[0]?.outputs;
+  const results = <T>(step: { dynamicType: string; suffix: string }) =>
+    ran(step)
+      .map((r) => r.outputs?.result as T | undefined)
+      .filter((r): r is T => r !== undefined);
+  return {
+    backup: backupReport(backup),
+    schema: schemaReport(schema?.version as string | undefined, schema?.lastRun as MigrateResult | undefined),
+    checks: checkReports(
+      results<HttpCheckResult>(STEPS.healthCheck),
+      results<SqlCheckResult>(STEPS.sqlCheck),
+    ),
+  };
 }

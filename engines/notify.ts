@@ -9,6 +9,14 @@ export interface Notification {
   readonly release: string;
   /** One or more lines of summary. */
   readonly summary: string;
+  /** What the rollout did so far (release, backup, migrations, images, checks): the notice's fields. */
+  readonly facts?: readonly NoticeFact[];
+}
+
+/** One labelled fact of a notice, e.g. `Backup`: `1.4 MiB, sha256 9f8e...`. */
+export interface NoticeFact {
+  readonly label: string;
+  readonly value: string;
 }
 
 export interface DeliveryResult {
@@ -27,11 +35,44 @@ const ICONS: Record<NotificationEvent, string> = {
   rollback: ":rewind:",
 };
 
-/** The Slack-compatible payload: `text` for Slack and most chat webhooks, plus structured fields. */
+/** Slack's limits: header text, section text, one field, fields per section. */
+const LIMITS = { header: 150, section: 3000, field: 2000, fields: 10 };
+
+/** Text for Slack's mrkdwn: `&`, `<` and `>` are control characters there and must be escaped. */
+export function mrkdwn(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/**
+ * The Slack-compatible payload: Block Kit `blocks` (a header, the summary, the facts as fields, a
+ * context line) for Slack, `text` as the fallback that notifications and other chat webhooks show,
+ * and the event, stack and release as plain fields for any other receiver.
+ */
 export function slackPayload(n: Notification): Record<string, unknown> {
   const headline = `${ICONS[n.event]} rollout ${n.event}: release ${n.release} on ${n.stack}`;
+  const facts = (n.facts ?? []).slice(0, LIMITS.fields);
+  const blocks: Record<string, unknown>[] = [
+    { type: "header", text: { type: "plain_text", text: cut(headline, LIMITS.header), emoji: true } },
+    { type: "section", text: { type: "mrkdwn", text: cut(mrkdwn(n.summary || n.event), LIMITS.section) } },
+  ];
+  if (facts.length > 0) {
+    blocks.push({
+      type: "section",
+      fields: facts.map((f) => ({
+        type: "mrkdwn",
+        text: cut(`*${mrkdwn(f.label)}*\n${mrkdwn(f.value)}`, LIMITS.field),
+      })),
+    });
+  }
+  blocks.push({
+    type: "context",
+    elements: [{ type: "mrkdwn", text: mrkdwn(`stack ${n.stack} · release ${n.release} · ${n.event}`) }],
+  });
   return {
-    text: `${headline}\n${n.summary}`,
+    text: [headline, n.summary, ...(n.facts ?? []).map((f) => `${f.label}: ${f.value}`)].join("\n"),
+    blocks,
     event: n.event,
     stack: n.stack,
     release: n.release,

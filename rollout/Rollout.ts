@@ -10,6 +10,7 @@ import {
   MaintenanceMode,
   Preflight,
   ReleaseMarker,
+  ReportFiles,
   Schema,
   SmokeTest,
   Soak,
@@ -18,10 +19,11 @@ import {
 } from "../components";
 import type { RolloutConfig, SecretKey } from "../config";
 import { loadMigrations } from "../engines/migrations";
+import { reportMarkdown, type ReportFilesResult } from "../engines/report";
 import { judgeProgramGates } from "./gates";
 import { releaseDigest } from "./identity";
 import { each, PhaseSequence, TIMED } from "./phases";
-import { rolloutReport, type RolloutReport } from "./report";
+import { rolloutReport, successNoticeFacts, type RolloutReport } from "./report";
 import { Wiring, type WiringContext } from "./wiring";
 
 export interface RolloutArgs {
@@ -50,6 +52,10 @@ export interface RolloutArgs {
  */
 export class Rollout extends pulumi.ComponentResource {
   readonly report: pulumi.Output<RolloutReport>;
+  /** The report as Markdown, for people. */
+  readonly summary: pulumi.Output<string>;
+  /** Where the report files went (or why they could not be written). */
+  readonly reportFiles: pulumi.Output<ReportFilesResult>;
 
   constructor(name: string, args: RolloutArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TOKENS.rollout, name, {}, opts);
@@ -137,7 +143,22 @@ export class Rollout extends pulumi.ComponentResource {
       "announce success",
       Announcement,
       "announce-success",
-      w.announcement("success", schema?.version),
+      w.announcement(
+        "success",
+        schema?.version,
+        successNoticeFacts({
+          config,
+          stack,
+          digest,
+          backup,
+          schema,
+          httpChecks: checks.http,
+          sqlChecks: checks.sql,
+          smokeTests: smoke.tests,
+          soak,
+          timed: run.timed,
+        }),
+      ),
     );
     const marker = run.phase(
       "release marker",
@@ -167,7 +188,10 @@ export class Rollout extends pulumi.ComponentResource {
       marker,
       timed: run.timed,
     });
-    this.registerOutputs({ report: this.report });
+    this.summary = this.report.apply(reportMarkdown);
+    const files = run.phase("report files", ReportFiles, "report", w.reportFiles(this.report));
+    this.reportFiles = files.result;
+    this.registerOutputs({ report: this.report, summary: this.summary, reportFiles: this.reportFiles });
   }
 
   /** The migration files, read and checked before anything is created; undefined without migrations. */

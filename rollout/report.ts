@@ -17,7 +17,7 @@ import type {
   SqlCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
-import type { BackupResult, LeftoverCleanup } from "../engines/backup";
+import type { BackupResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
@@ -25,78 +25,85 @@ import type { SoakResult } from "../engines/checks/soak";
 import type { SqlCheckResult } from "../engines/checks/sql";
 import type { WindowVerdict } from "../engines/gates/maintenanceWindow";
 import type { MaintenanceResult } from "../engines/maintenanceMode";
-import type { DeliveryResult } from "../engines/notify";
+import type { DeliveryResult, NoticeFact } from "../engines/notify";
+import {
+  backupReport,
+  checkReports,
+  noticeFacts,
+  schemaReport,
+  smokeReports,
+  type PhaseTiming,
+  type RolloutReport,
+} from "../engines/report";
+import type { MigrateResult } from "../engines/migrations";
 import type { TimedStep } from "./phases";
 
-/** One timed step of the rollout. */
-export interface PhaseTiming {
-  readonly phase: string;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-  readonly seconds: number;
-}
-
-/** The rollout report: what was released, what gated it, and how long each part took. */
-export interface RolloutReport {
-  readonly release: {
-    readonly id: string;
-    /** What approvals name: the digest of the release's content. */
-    readonly digest: string;
-    readonly image: string;
-    readonly schemaTarget?: string;
-    readonly stack: string;
-  };
-  /** Set when this update rolled back: what it undid, why, and the backup it restored. */
-  readonly rollback: {
-    readonly undoes: string;
-    readonly toUpdate: number;
-    readonly reason: string | null;
-    readonly restored: { readonly path: string; readonly tablesRestored: number } | null;
-  } | null;
-  readonly gates: {
-    readonly window: (Omit<WindowVerdict, "minutes"> & { readonly enforced: boolean }) | null;
-    readonly override: string | null;
-    readonly approvals: { readonly required: string[]; readonly given: { role: string; by: string }[] };
-  };
-  readonly preflight: PreflightResult;
-  readonly announcements: Record<string, DeliveryResult>;
-  readonly maintenance: { readonly on: MaintenanceResult; readonly off: MaintenanceResult } | null;
-  readonly backup: {
-    readonly path: string;
-    readonly bytes: number;
-    readonly sha256: string;
-    readonly tableCount: number;
-    readonly restoreTested: boolean;
-    readonly durationMs: number;
-    /** What killed runs had left, removed by this backup or left with the command that removes it. */
-    readonly crashLeftovers: LeftoverCleanup;
-  } | null;
-  readonly schema: {
-    readonly version: string;
-    readonly direction: string;
-    readonly applied: string[];
-    readonly reverted: string[];
-  } | null;
-  readonly image: { readonly before: string | null; readonly after: string; readonly id: string };
-  readonly containers: Record<string, string>;
-  readonly checks: {
-    readonly name: string;
-    readonly kind: "http" | "sql";
-    readonly passed: boolean;
-    readonly observed: string;
-    readonly latencyMs: number;
-    readonly attempts: number;
-  }[];
-  readonly smokeTests: {
-    readonly name: string;
-    readonly steps: { name: string; status: number; latencyMs: number }[];
-  }[];
-  readonly soak: SoakResult | null;
-  readonly phases: PhaseTiming[];
-}
+export type { CheckReport, PhaseTiming, RolloutReport } from "../engines/report";
 
 function timing(phase: string, startedAt: string, finishedAt: string): PhaseTiming {
   return { phase, startedAt, finishedAt, seconds: (Date.parse(finishedAt) - Date.parse(startedAt)) / 1000 };
+}
+
+function phaseTimings(timed: ReportSources["timed"]): pulumi.Output<PhaseTiming[]> {
+  return pulumi.all(
+    timed.map(({ phase, step }) =>
+      pulumi.all([step.startedAt ?? step.finishedAt, step.finishedAt]).apply(([s, f]) => timing(phase, s, f)),
+    ),
+  );
+}
+
+const opt = <T>(o: pulumi.Output<T> | undefined) => (o ? o : pulumi.output(undefined));
+
+/**
+ * The facts of the success notice, which runs before the report is complete: the release, the
+ * backup, the migrations, the image released, the checks, smoke tests and soak, and the phases
+ * timed so far. The image before is not among them: the release marker, which knows it, runs last.
+ */
+export function successNoticeFacts(
+  p: Pick<
+    ReportSources,
+    "config" | "stack" | "digest" | "backup" | "schema" | "httpChecks" | "sqlChecks" | "smokeTests" | "soak"
+  > & { readonly timed: ReportSources["timed"] },
+): pulumi.Output<NoticeFact[]> {
+  const { release } = p.config;
+  return pulumi
+    .output({
+      backup: opt(p.backup?.result),
+      schemaVersion: opt(p.schema?.version),
+      schemaRun: opt(p.schema?.lastRun),
+      http: pulumi.all(p.httpChecks.map((c) => c.result)),
+      sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
+      smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
+      soak: opt(p.soak?.result),
+      phases: phaseTimings([...p.timed]),
+    })
+    .apply((r) =>
+      noticeFacts({
+        release: {
+          id: release.id,
+          digest: p.digest,
+          image: release.image,
+          schemaTarget: release.schemaTarget,
+          stack: p.stack,
+        },
+        gates: undefined,
+        rollback: p.config.rollback
+          ? {
+              undoes: p.config.rollback.undoes,
+              toUpdate: p.config.rollback.toUpdate,
+              reason: p.config.rollback.reason ?? null,
+              restored: null,
+            }
+          : null,
+        image: { after: release.image },
+        backup: backupReport(r.backup as BackupResult | undefined),
+        schema: schemaReport(r.schemaVersion, r.schemaRun as MigrateResult | undefined),
+        checks: checkReports(r.http as HttpCheckResult[], r.sql as SqlCheckResult[]),
+        smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
+        soak: (r.soak as SoakResult | undefined) ?? null,
+        phases: r.phases as PhaseTiming[],
+      }),
+    );
 }
 
 /** The steps of one rollout that the report reads; optional ones are absent when a stack leaves them out. */
@@ -126,13 +133,8 @@ export interface ReportSources {
 /** The report of one rollout, resolved once every step it reads has run. */
 export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
   const { config, stack } = p;
-  const opt = <T>(o: pulumi.Output<T> | undefined) => (o ? o : pulumi.output(undefined));
   const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.smokeTests].map((c) => c.finishedAt);
-  const phaseTimes = pulumi.all(
-    p.timed.map(({ phase, step }) =>
-      pulumi.all([step.startedAt ?? step.finishedAt, step.finishedAt]).apply(([s, f]) => timing(phase, s, f)),
-    ),
-  );
+  const phaseTimes = phaseTimings(p.timed);
   const lastCheck = pulumi.all(checkTimes).apply((times) => times.sort().at(-1));
   const firstCheckStart = pulumi
     .all(p.httpChecks.map((c) => c.startedAt))
@@ -218,50 +220,12 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
         Object.entries({ start: r.start, success: r.success }).filter(([, v]) => v !== undefined),
       ) as Record<string, DeliveryResult>,
       maintenance: r.on && r.off ? { on: r.on as MaintenanceResult, off: r.off as MaintenanceResult } : null,
-      backup: backup
-        ? {
-            path: backup.path,
-            bytes: backup.bytes,
-            sha256: backup.sha256,
-            tableCount: backup.tableCount,
-            restoreTested: backup.restoreTested,
-            durationMs: backup.durationMs,
-            // A backup recorded before leftovers were looked for found none.
-            crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
-          }
-        : null,
-      schema: r.schemaRun
-        ? {
-            version: r.schemaVersion as string,
-            direction: r.schemaRun.direction,
-            applied: r.schemaRun.applied.map((m) => m.name),
-            reverted: r.schemaRun.reverted.map((m) => m.name),
-          }
-        : null,
+      backup: backupReport(backup),
+      schema: schemaReport(r.schemaVersion as string | undefined, r.schemaRun as MigrateResult | undefined),
       image: { before: previous?.image ?? null, after: release.image, id: r.imageId },
       containers: r.containerIds,
-      checks: [
-        ...http.map((c) => ({
-          name: c.name,
-          kind: "http" as const,
-          passed: c.passed,
-          observed: `HTTP ${c.status}`,
-          latencyMs: c.latencyMs,
-          attempts: c.attempts,
-        })),
-        ...sql.map((c) => ({
-          name: c.name,
-          kind: "sql" as const,
-          passed: c.passed,
-          observed: c.value,
-          latencyMs: c.latencyMs,
-          attempts: c.attempts,
-        })),
-      ],
-      smokeTests: (r.smoke as SmokeTestResult[]).map((t) => ({
-        name: t.name,
-        steps: t.steps.map((s) => ({ name: s.name, status: s.status, latencyMs: s.latencyMs })),
-      })),
+      checks: checkReports(http, sql),
+      smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
       phases,
     };

@@ -17,6 +17,7 @@ import type {
   Preflight,
   PreflightArgs,
   ReleaseFacts,
+  ReportFilesArgs,
   SchemaArgs,
   SmokeTestArgs,
   SoakArgs,
@@ -28,6 +29,8 @@ import type { HttpCheckSpec } from "../engines/checks/http";
 import type { SmokeTestSpec } from "../engines/checks/smoke";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
+import type { NoticeFact } from "../engines/notify";
+import type { RolloutReport } from "../engines/report";
 
 /** What every wiring function reads. */
 export interface WiringContext {
@@ -111,11 +114,13 @@ export class Wiring {
 
   /**
    * The start or success notice, when the stack notifies: start names the image and the schema
-   * target; success, the image and the schema version reached (`schemaVersion`, with a schema).
+   * target; success, the image and the schema version reached (`schemaVersion`, with a schema),
+   * with `facts`: what the rollout did (report.ts, successNoticeFacts).
    */
   announcement(
     event: "start" | "success",
     schemaVersion?: pulumi.Output<string>,
+    facts?: pulumi.Output<NoticeFact[]>,
   ): AnnouncementArgs | undefined {
     const { config, stack, secret } = this.ctx;
     const { notify, release } = config;
@@ -129,7 +134,9 @@ export class Wiring {
     return {
       webhookUrl: secret(notify.webhookSecret as SecretKey),
       timeoutMs: notify.timeoutMs,
-      notification: summary.apply((s) => ({ event, stack, release: release.id, summary: s })),
+      notification: pulumi
+        .all([summary, facts ?? pulumi.output(undefined)])
+        .apply(([s, f]) => ({ event, stack, release: release.id, summary: s, ...(f ? { facts: f } : {}) })),
     };
   }
 
@@ -339,6 +346,12 @@ export class Wiring {
     if (!soak) return undefined;
     const urls = checks.filter((c) => c.method === "GET").map((c) => c.url);
     return { spec: { ...soak, urls }, triggers };
+  }
+
+  /** The report files, in the stack's report folder (`{stack}` expanded, relative to the project). */
+  reportFiles(report: pulumi.Output<RolloutReport>): ReportFilesArgs {
+    const { config, stack, projectDir } = this.ctx;
+    return { dir: path.resolve(projectDir, config.report.dir.replaceAll("{stack}", stack)), report };
   }
 
   /** What the release marker records: the release, its image id and the schema version reached. */

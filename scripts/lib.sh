@@ -33,3 +33,17 @@ ensure_local_env() {
   export ROLLOUT_BASE_IMAGE
   eval "$(bash local-env/postgres.sh env)"
 }
+
+# Debian's Chromium, for the report page tests (tests/integration/reportPage.test.ts): installed with
+# apt when missing, one `apt-get update` first. ROLLOUT_CHROMIUM names another binary to use instead.
+ensure_chromium() {
+  local chromium=${ROLLOUT_CHROMIUM:-/usr/bin/chromium}
+  [ -x "$chromium" ] && return 0
+  [ -n "${ROLLOUT_CHROMIUM:-}" ] && die "ROLLOUT_CHROMIUM=$chromium is not an executable"
+  step "installing Chromium (apt-get install chromium) for the report page tests"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  [ -x "$chromium" ] || die "apt-get installed chromium, but $chromium is not there"
+}

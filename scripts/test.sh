@@ -11,6 +11,7 @@ npm run --silent lint
 npm run --silent typecheck
 ensure_toolchain
 ensure_local_env
+ensure_chromium
 
 step "unit and integration tests"
 shopt -s globstar nullglob

@@ -30,6 +30,8 @@ export interface HttpCheckResult {
   readonly name: string;
   readonly url: string;
   readonly passed: true;
+  /** What the check expected (describeExpectation), beside what it saw, for the report. */
+  readonly expected: string;
   readonly status: number;
   readonly latencyMs: number;
   readonly attempts: number;
@@ -116,6 +118,7 @@ export async function runHttpCheck(
           name: spec.name,
           url: spec.url,
           passed: true,
+          expected: describeExpectation(spec),
           status: response.status,
           latencyMs,
           attempts,

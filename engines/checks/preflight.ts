@@ -49,7 +49,9 @@ export async function runPreflight(
   try {
     const client = await connect(connection, { applicationName: "rollout preflight" });
     try {
-      databaseVersion = (await client.query<{ v: string }>("SHOW server_version")).rows[0].v;
+      // `SHOW` names its column after the setting; the alias gives the row a known key.
+      databaseVersion = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v"))
+        .rows[0].v;
     } finally {
       await client.end().catch(() => undefined);
     }

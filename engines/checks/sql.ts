@@ -18,6 +18,8 @@ export interface SqlCheckSpec {
 export interface SqlCheckResult {
   readonly name: string;
   readonly passed: true;
+  /** The expected value, beside the value seen, for the report. */
+  readonly expected: string;
   readonly value: string;
   readonly attempts: number;
   readonly latencyMs: number;
@@ -75,6 +77,7 @@ export async function runSqlCheck(
         return {
           name: spec.name,
           passed: true,
+          expected: spec.expect,
           value: last,
           attempts,
           latencyMs,

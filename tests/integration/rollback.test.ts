@@ -8,6 +8,17 @@ import { cli, killTree, matchOut, spawnUp, stackEnv, tail, webhookListener, type
 import { ROOT } from "../support/fixtures";
 import { createTestStack, query, sampleConfig, type Release, type TestStack } from "../support/stack";
 
+/** A notice's Slack fields (`*Label*\nvalue`) by label, with mrkdwn's escapes undone. */
+function noticeFields(notice: object): Record<string, string> {
+  const blocks = (notice as { blocks?: { fields?: { text: string }[] }[] }).blocks ?? [];
+  const fields = blocks.flatMap((b) => b.fields ?? []).map((f) => /^\*(.+?)\*\n([\s\S]*)$/.exec(f.text));
+  return Object.fromEntries(
+    fields
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1], m[2].replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&amp;/g, "&")]),
+  );
+}
+
 describe("rollback and deploy", () => {
   let t: TestStack;
   let hook: Awaited<ReturnType<typeof webhookListener>>;
@@ -86,6 +97,14 @@ describe("rollback and deploy", () => {
       hook.received.some((n) => n.event === "rollback"),
       "a rollback notice was sent",
     );
+    // The rollback notice carries its report: what it undid and the schema going down.
+    const notice = noticeFields(hook.received.filter((n) => n.event === "rollback").at(-1)!);
+    assert.match(
+      notice.Rollback ?? "",
+      /^undoes itest-rollback-\w+-1\.2\.1, back to update \d+/,
+      JSON.stringify(notice),
+    );
+    assert.match(notice.Migrations ?? "", /-0004_rename_item_title/, JSON.stringify(notice));
   });
 
   it("2. deploy --auto-rollback of a broken release ends on the previous release, with a failure notice", async (ctx) => {
@@ -101,6 +120,10 @@ describe("rollback and deploy", () => {
     const failure = hook.received.find((n) => n.event === "failure");
     assert.ok(failure, `a failure notice was received: ${JSON.stringify(hook.received)}`);
     assert.match(failure.text, /health check `health-db` failed/);
+    // What the failed update did, as Slack fields: the backup it took and the migration it applied.
+    const fields = noticeFields(failure);
+    assert.match(fields.Backup ?? "", /sha256 [0-9a-f]{64}/, JSON.stringify(fields));
+    assert.match(fields.Migrations ?? "", /\+0004_rename_item_title/, JSON.stringify(fields));
   });
 
   it("3. --restore-backup brings the database back to the backup taken before the release", async () => {

@@ -149,17 +149,27 @@ describe("rollouts of the sample service", () => {
     assert.deepEqual(backups(), before);
   });
 
-  it("keeps secrets out of state, history and stack config in plain text", async () => {
+  it("keeps secrets out of state, history, stack config, the report files and the summary in plain text", async () => {
     // The raw files: `pulumi stack export` through the Automation API decrypts secrets.
-    const files = [path.join(ROOT, `Pulumi.${t.name}.yaml`), ...listFiles(new URL(t.backendUrl).pathname)];
+    const reports = listFiles(t.reportDir);
+    assert.ok(
+      reports.some((f) => f.endsWith("latest.md")) && reports.some((f) => f.endsWith("latest.html")),
+      `the report files are among ${reports.join(", ")}`,
+    );
+    const files = [
+      path.join(ROOT, `Pulumi.${t.name}.yaml`),
+      ...listFiles(new URL(t.backendUrl).pathname),
+      ...reports,
+    ];
     assert.ok(
       files.some((f) => f.endsWith(`${t.name}.json`)),
       `the state file is among ${files.join(", ")}`,
     );
-    for (const file of files) {
-      const text = fs.readFileSync(file, "utf8");
-      for (const secret of [t.appPassword, t.maintenanceToken]) {
-        assert.ok(!text.includes(secret), `a secret is in ${file} in plain text`);
+    const texts = files.map((file) => [file, fs.readFileSync(file, "utf8")]);
+    texts.push(["the summary output", (await t.stack.outputs()).summary.value as string]);
+    for (const [where, text] of texts) {
+      for (const secret of [t.appPassword, t.maintenanceToken, t.smokePassword]) {
+        assert.ok(!text.includes(secret), `a secret is in ${where} in plain text`);
       }
     }
   });

@@ -58,6 +58,7 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           name: spec.name,
           url: spec.url,
           passed: true,
+          expected: `status ${spec.expectStatus}`,
           status: spec.expectStatus,
           latencyMs: 3,
           attempts: 1,
@@ -71,6 +72,7 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
         result: {
           name: spec.name,
           passed: true,
+          expected: spec.expect,
           value: spec.expect,
           attempts: 1,
           latencyMs: 2,
@@ -102,7 +104,10 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
         },
       };
     case "Preflight":
-      return { ...times, result: { databaseVersion: "15.18", currentService: "healthy", gates: [] } };
+      return {
+        ...times,
+        result: { databaseVersion: "15.18", currentService: "healthy", gates: [], skippedGates: [] },
+      };
     case "Announcement": {
       const n = inputs.notification as { event: string };
       return {
@@ -160,6 +165,21 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
       };
     case "ReleaseMarker":
       return { previous: null };
+    case "ReportFiles": {
+      // The files are not written under mocks; the paths are the ones the step would write.
+      const dir = inputs.dir as string;
+      return {
+        ...times,
+        result: {
+          dir,
+          markdown: `${dir}/r-20261121T220000Z.md`,
+          html: `${dir}/r-20261121T220000Z.html`,
+          latestMarkdown: `${dir}/latest.md`,
+          latestHtml: `${dir}/latest.html`,
+          written: true,
+        },
+      };
+    }
     default:
       return times;
   }

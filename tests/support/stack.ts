@@ -68,9 +68,13 @@ export interface TestStack {
   /** This stack's own database on the local server. */
   readonly database: string;
   readonly backupDir: string;
+  /** This stack's report folder (`rollout:report.dir`). */
+  readonly reportDir: string;
   /** A copy of sample-app/migrations that the test may change. */
   readonly migrationsDir: string;
   readonly maintenanceToken: string;
+  /** The smoke user's password (secret `rollout:smokePassword`). */
+  readonly smokePassword: string;
   /** PULUMI_BACKEND_URL of this stack's own file backend. */
   readonly backendUrl: string;
   /** Replaces the non-secret config of the stack. */
@@ -124,6 +128,7 @@ export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t
     },
     "rollout:migrations": { dir: t.migrationsDir, lockTimeoutSeconds: 5 },
     "rollout:backup": { dir: t.backupDir, minBytes: 512, restoreTest: true, keep: 5 },
+    "rollout:report": { dir: t.reportDir },
     "rollout:preflight": { currentHealthUrl: `${base}/health`, allowNoCurrentService: true, gates: [] },
     "rollout:maintenance": {
       url: `${base}/admin/maintenance`,
@@ -194,6 +199,7 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${prefix}-`));
   const backendDir = path.join(work, "backend");
   const backupDir = path.join(work, "backups");
+  const reportDir = path.join(work, "reports");
   const migrationsDir = path.join(work, "migrations");
   fs.mkdirSync(backendDir);
   fs.cpSync(path.join(ROOT, "sample-app", "migrations"), migrationsDir, { recursive: true });
@@ -202,6 +208,7 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
   await query(`CREATE DATABASE ${database}`);
   const appPassword = randomBytes(12).toString("hex");
   const maintenanceToken = randomBytes(12).toString("hex");
+  const smokePassword = randomBytes(8).toString("hex");
   let stack: Stack;
   try {
     stack = await LocalWorkspace.createStack(
@@ -228,8 +235,10 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
     appPassword,
     database,
     backupDir,
+    reportDir,
     migrationsDir,
     maintenanceToken,
+    smokePassword,
     backendUrl: `file://${backendDir}`,
     async setConfig(config) {
       // Written to the stack file directly so objects and arrays keep their shape; secrets stay as set.
@@ -248,6 +257,8 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
       } finally {
         fs.rmSync(settingsFile, { force: true });
         fs.rmSync(work, { recursive: true, force: true });
+        // A test that sets its own config without rollout:report writes to the default folder.
+        fs.rmSync(path.join(ROOT, "reports", name), { recursive: true, force: true });
         await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
         await query(`DROP ROLE IF EXISTS ${handle.appRole}`);
         // Leftovers of a failed test; absent ones are fine.
@@ -267,7 +278,7 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
   await stack.setConfig("rollout:databasePassword", { value: targetDatabase().password, secret: true });
   await stack.setConfig("rollout:appDatabasePassword", { value: appPassword, secret: true });
   await stack.setConfig("rollout:maintenanceToken", { value: maintenanceToken, secret: true });
-  await stack.setConfig("rollout:smokePassword", { value: randomBytes(8).toString("hex"), secret: true });
+  await stack.setConfig("rollout:smokePassword", { value: smokePassword, secret: true });
   await handle.setConfig(sampleConfig(handle));
   return handle;
 }

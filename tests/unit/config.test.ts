@@ -208,6 +208,19 @@ describe("loadConfig", () => {
     assert.deepEqual(loadConfig("dev", minimalRawConfig({ override }), allSecrets).override, override);
   });
 
+  it("puts the report files in reports/{stack} unless rollout:report.dir says otherwise, and refuses other report keys", () => {
+    assert.deepEqual(loadConfig("dev", minimalRawConfig(), allSecrets).report, { dir: "reports/{stack}" });
+    const own = loadConfig(
+      "dev",
+      { ...minimalRawConfig(), report: { dir: "/srv/reports/{stack}" } },
+      allSecrets,
+    );
+    assert.equal(own.report.dir, "/srv/reports/{stack}");
+    assert.deepEqual(problemsOf({ ...minimalRawConfig(), report: { folder: "x" } }), [
+      "rollout:report.folder is not a known setting. Fix: remove it (check the spelling against Pulumi.yaml).",
+    ]);
+  });
+
   it("does not count the secret keys as unknown when they appear among the raw keys", () => {
     const config = loadConfig("dev", minimalRawConfig({ webhookUrl: "set" }), allSecrets);
     assert.equal(config.release.id, "2026.11.21-1");

@@ -5,6 +5,7 @@ import { recordRegistrations, secretInput, valueOf, type Registration } from "..
 import path from "node:path";
 import { loadConfig } from "../../config";
 import { loadMigrations } from "../../engines/migrations";
+import { reportHtml } from "../../engines/report";
 import { fullRawConfig, minimalRawConfig, ROOT } from "../support/fixtures";
 
 const registrations: Registration[] = recordRegistrations();
@@ -74,7 +75,10 @@ describe("Rollout with the minimal config", () => {
   let report: Report;
 
   before(async () => {
-    report = await valueOf(newRollout("m", minimalRawConfig()).report);
+    const rollout = newRollout("m", minimalRawConfig());
+    report = await valueOf(rollout.report);
+    // The report files step registers once the report it writes has resolved.
+    await valueOf(rollout.reportFiles);
     mine = registrations.filter((r) => r.name === "m" || r.name.startsWith("m-"));
   });
 
@@ -104,6 +108,8 @@ describe("Rollout with the minimal config", () => {
         "rollout:index:Rollout m",
         "rollout:preflight:Preflight m-preflight",
         "rollout:release:ContainerRelease m-release",
+        "pulumi-nodejs:dynamic/rollout:ReportFiles m-report-write",
+        "rollout:report:ReportFiles m-report",
       ].sort(),
     );
   });
@@ -249,7 +255,9 @@ describe("Rollout with every part on", () => {
   let report: Report;
 
   before(async () => {
-    report = await valueOf(newRollout("f", fullRawConfig()).report);
+    const rollout = newRollout("f", fullRawConfig());
+    report = await valueOf(rollout.report);
+    await valueOf(rollout.reportFiles);
     mine = registrations.filter((r) => r.name === "f" || r.name.startsWith("f-"));
   });
 
@@ -269,6 +277,7 @@ describe("Rollout with every part on", () => {
       "f-marker-record",
       "f-preflight-run",
       "f-release-image",
+      "f-report-write",
       "f-schema-state",
       "f-smoke-crud-run",
       "f-soak-run",
@@ -276,7 +285,7 @@ describe("Rollout with every part on", () => {
     ]);
     assert.equal(mine.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2").length, 1);
     assert.equal(mine.filter((r) => r.type === "docker:index/volume:Volume").length, 1);
-    assert.equal(mine.length, 43);
+    assert.equal(mine.length, 45);
   });
 
   it("hands the schema every migration with its SQL, the target and the release", () => {
@@ -328,6 +337,56 @@ describe("Rollout with every part on", () => {
     const env = secretInput(byName(mine, "f-release-app").inputs.envs);
     assert.ok((env.value as string[]).includes("MAINTENANCE_TOKEN=maint-token"));
     assert.equal(env.secret, true);
+  });
+
+  it("keeps every secret out of the summary, the page and the notices' facts", async () => {
+    const rollout = newRollout("fs", fullRawConfig());
+    const [summary, page] = [await valueOf(rollout.summary), reportHtml(await valueOf(rollout.report))];
+    const notices = JSON.stringify(
+      registrations
+        .filter((r) => r.name.startsWith("fs-announce"))
+        .map((r) => secretInput(r.inputs.notification)),
+    );
+    assert.match(summary, /^# Rollout of 2026\.11\.21-1 on test$/m);
+    assert.match(notices, /"label":"Backup"/, "the success notice was registered with its facts");
+    for (const secret of Object.values(ALL_SECRETS)) {
+      assert.ok(!summary.includes(secret), `the summary holds ${secret}`);
+      assert.ok(!page.includes(secret), `the page holds ${secret}`);
+      assert.ok(!notices.includes(secret), `a notice holds ${secret}`);
+    }
+  });
+
+  it("writes the report files into reports/<stack> by default, from the report itself", () => {
+    const files = byName(mine, "f-report-write");
+    assert.equal(files.inputs.dir, path.join(ROOT, "reports", "test"));
+    // As sent to the engine: undefined fields are dropped.
+    assert.deepEqual(files.inputs.report, JSON.parse(JSON.stringify(report)));
+  });
+
+  it("gives the success notice what is known when it runs: release, backup, migrations, image, checks, phases", () => {
+    const { secret, value } = secretInput(byName(mine, "f-announce-success-send").inputs.notification);
+    assert.equal(secret, false);
+    const facts = Object.fromEntries(
+      (value as { facts: { label: string; value: string }[] }).facts.map((f) => [f.label, f.value]),
+    );
+    assert.deepEqual(Object.keys(facts), [
+      "Release",
+      "Image",
+      "Backup",
+      "Migrations",
+      "Checks",
+      "Smoke tests",
+      "Soak",
+      "Phases",
+    ]);
+    assert.match(facts.Backup, new RegExp(`sha256 ${"c".repeat(64)}`));
+    assert.equal(facts.Migrations, "up to 0003 (applied 1, reverted 0): +0003_x");
+    assert.equal(facts.Image, "sample-app:1.1.0");
+    assert.match(
+      facts.Checks,
+      /^ok health: HTTP 200 in 3 ms; ok health-db: HTTP 200 in 3 ms; ok schema-version: 0003/,
+    );
+    assert.match(facts.Phases, /preflight 1\.0 s, .*soak 1\.0 s$/);
   });
 
   it("expands {schemaTarget} in SQL check expectations", () => {

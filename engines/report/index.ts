@@ -1,0 +1,7 @@
+export * from "./types";
+export * from "./build";
+export * from "./format";
+export * from "./markdown";
+export * from "./html";
+export * from "./notice";
+export * from "./files";

@@ -1,0 +1,169 @@
+// The report as Markdown for people: the stack output `summary` and `<release>-<time>.md`. Every
+// value passes through `text` or `cell`, so a value cannot break the layout or inject markup.
+import { clock, formatBytes, formatSeconds, headline, imageBefore, phaseSpan, schemaLine } from "./format";
+import type { RolloutReport } from "./types";
+
+/** A value as inline Markdown text: the characters that make emphasis, links, code or HTML escaped. */
+export function text(value: unknown): string {
+  return String(value)
+    .replace(/[\\`*_[\]<>|#~!]/g, (c) => `\\${c}`)
+    .replace(/&/g, "&amp;")
+    .replace(/\r?\n/g, " ");
+}
+
+/** A table row of escaped cells. */
+function row(cells: readonly unknown[]): string {
+  return `| ${cells.map(text).join(" | ")} |`;
+}
+
+function table(head: readonly string[], rows: readonly (readonly unknown[])[]): string[] {
+  return [row(head), `|${head.map(() => " --- ").join("|")}|`, ...rows.map(row)];
+}
+
+function gates(r: RolloutReport): string[] {
+  const { window, override, approvals } = r.gates;
+  const given = approvals.given.map((a) => `${a.role} by ${a.by}`).join(", ");
+  return [
+    "## Gates",
+    "",
+    `- Window: ${window ? `${text(window.summary)} (${window.enforced ? "enforced" : "not enforced"})` : "none configured"}`,
+    `- Override: ${override ? text(override) : "none"}`,
+    `- Approvals: ${approvals.required.length > 0 ? `required ${text(approvals.required.join(", "))}; given ${given ? text(given) : "none"}` : "none required"}`,
+    `- Preflight: database ${text(r.preflight.databaseVersion)}, current service ${text(r.preflight.currentService)}, ` +
+      `${r.preflight.gates.length} gate${r.preflight.gates.length === 1 ? "" : "s"} held` +
+      ((r.preflight.skippedGates ?? []).length > 0
+        ? `, skipped ${text(r.preflight.skippedGates.join(", "))}`
+        : ""),
+    `- Maintenance: ${r.maintenance ? `on ${text(r.maintenance.on.outcome)}, off ${text(r.maintenance.off.outcome)}` : "not configured"}`,
+  ];
+}
+
+function backup(r: RolloutReport): string[] {
+  const b = r.backup;
+  if (!b) return ["## Backup", "", "No backup configured."];
+  const lines = [
+    "## Backup",
+    "",
+    ...table(
+      ["path", "size", "sha256", "tables", "restore tested", "took"],
+      [
+        [
+          b.path,
+          formatBytes(b.bytes),
+          b.sha256,
+          b.tableCount,
+          b.restoreTested ? "yes" : "no",
+          formatSeconds(b.durationMs / 1000),
+        ],
+      ],
+    ),
+  ];
+  if (b.crashLeftovers.removed.length > 0)
+    lines.push("", `Removed leftovers of killed runs: ${text(b.crashLeftovers.removed.join(", "))}`);
+  for (const left of b.crashLeftovers.left)
+    lines.push("", `Left ${text(left.item)}: ${text(left.reason)}; remove it with ${text(left.command)}`);
+  return lines;
+}
+
+function migrations(r: RolloutReport): string[] {
+  const s = r.schema;
+  if (!s) return ["## Migrations", "", "No migrations configured."];
+  const list = (names: string[]) => (names.length > 0 ? names.map((n) => text(n)).join(", ") : "none");
+  return [
+    "## Migrations",
+    "",
+    `- Schema: ${text(schemaLine(s))}`,
+    `- Applied: ${list(s.applied)}`,
+    `- Reverted: ${list(s.reverted)}`,
+  ];
+}
+
+function images(r: RolloutReport): string[] {
+  return [
+    "## Images",
+    "",
+    ...table(
+      ["", "image"],
+      [
+        ["before", imageBefore(r)],
+        ["after", `${r.image.after} (${r.image.id})`],
+      ],
+    ),
+    ...(Object.keys(r.containers).length > 0
+      ? ["", ...table(["container", "id"], Object.entries(r.containers))]
+      : []),
+  ];
+}
+
+function checks(r: RolloutReport): string[] {
+  const lines = ["## Checks", ""];
+  if (r.checks.length === 0) lines.push("No checks configured.");
+  else
+    lines.push(
+      ...table(
+        ["check", "kind", "result", "expected", "observed", "latency", "attempts"],
+        r.checks.map((c) => [
+          c.name,
+          c.kind,
+          c.passed ? "passed" : "failed",
+          c.expected,
+          c.observed,
+          `${c.latencyMs} ms`,
+          c.attempts,
+        ]),
+      ),
+    );
+  if (r.smokeTests.length > 0) {
+    lines.push(
+      "",
+      ...table(
+        ["smoke test", "step", "status", "latency"],
+        r.smokeTests.flatMap((t) => t.steps.map((s) => [t.name, s.name, s.status, `${s.latencyMs} ms`])),
+      ),
+    );
+  }
+  if (r.soak) {
+    const s = r.soak;
+    lines.push(
+      "",
+      `Soak: ${s.probes} probes over ${formatSeconds(s.durationMs / 1000)}, ${s.errors} errors ` +
+        `(rate ${s.errorRate}), p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms, max ${s.maxMs} ms`,
+    );
+  }
+  return lines;
+}
+
+function phases(r: RolloutReport): string[] {
+  const span = phaseSpan(r.phases);
+  return [
+    "## Phases",
+    "",
+    ...table(
+      ["phase", "started (UTC)", "finished (UTC)", "took"],
+      r.phases.map((p) => [p.phase, clock(p.startedAt), clock(p.finishedAt), formatSeconds(p.seconds)]),
+    ),
+    "",
+    `From the first phase to the last: ${formatSeconds(span.seconds)}.`,
+  ];
+}
+
+/** The whole report as Markdown: release, gates, backup, migrations, images, checks, phases. */
+export function reportMarkdown(r: RolloutReport): string {
+  const { release } = r;
+  const lines = [
+    `# ${text(headline(r))}`,
+    "",
+    `- Release: ${text(release.id)}, digest ${text(release.digest)}`,
+    `- Image: ${text(release.image)}`,
+    `- Schema target: ${release.schemaTarget ? text(release.schemaTarget) : "none"}`,
+  ];
+  if (r.rollback) {
+    const b = r.rollback;
+    lines.push(
+      `- Rolls back ${text(b.undoes)} to update ${b.toUpdate}${b.reason ? `: ${text(b.reason)}` : ""}`,
+      ...(b.restored ? [`- Restored ${b.restored.tablesRestored} tables from ${text(b.restored.path)}`] : []),
+    );
+  }
+  for (const section of [gates, backup, migrations, images, checks, phases]) lines.push("", ...section(r));
+  return `${lines.join("\n")}\n`;
+}

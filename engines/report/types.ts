@@ -1,0 +1,81 @@
+// The shape of the rollout report: what was released, what gated it, what each step found and how
+// long each phase took. The graph builds it (rollout/report.ts); the renderers and the notices read
+// it. Pure data, so the report files can be written inside a dynamic provider.
+import type { LeftoverCleanup } from "../backup";
+import type { PreflightResult } from "../checks/preflight";
+import type { SoakResult } from "../checks/soak";
+import type { WindowVerdict } from "../gates/maintenanceWindow";
+import type { MaintenanceResult } from "../maintenanceMode";
+import type { DeliveryResult } from "../notify";
+
+/** One timed step of the rollout. */
+export interface PhaseTiming {
+  readonly phase: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly seconds: number;
+}
+
+/** One check that gated the release: what it expected, what it saw and how long the answer took. */
+export interface CheckReport {
+  readonly name: string;
+  readonly kind: "http" | "sql";
+  readonly passed: boolean;
+  /** HTTP: status, JSON fields, body text and latency budget; SQL: the expected value. */
+  readonly expected: string;
+  readonly observed: string;
+  readonly latencyMs: number;
+  readonly attempts: number;
+}
+
+/** The rollout report: what was released, what gated it, and how long each part took. */
+export interface RolloutReport {
+  readonly release: {
+    readonly id: string;
+    /** What approvals name: the digest of the release's content. */
+    readonly digest: string;
+    readonly image: string;
+    readonly schemaTarget?: string;
+    readonly stack: string;
+  };
+  /** Set when this update rolled back: what it undid, why, and the backup it restored. */
+  readonly rollback: {
+    readonly undoes: string;
+    readonly toUpdate: number;
+    readonly reason: string | null;
+    readonly restored: { readonly path: string; readonly tablesRestored: number } | null;
+  } | null;
+  readonly gates: {
+    readonly window: (Omit<WindowVerdict, "minutes"> & { readonly enforced: boolean }) | null;
+    readonly override: string | null;
+    readonly approvals: { readonly required: string[]; readonly given: { role: string; by: string }[] };
+  };
+  readonly preflight: PreflightResult;
+  readonly announcements: Record<string, DeliveryResult>;
+  readonly maintenance: { readonly on: MaintenanceResult; readonly off: MaintenanceResult } | null;
+  readonly backup: {
+    readonly path: string;
+    readonly bytes: number;
+    readonly sha256: string;
+    readonly tableCount: number;
+    readonly restoreTested: boolean;
+    readonly durationMs: number;
+    /** What killed runs had left, removed by this backup or left with the command that removes it. */
+    readonly crashLeftovers: LeftoverCleanup;
+  } | null;
+  readonly schema: {
+    readonly version: string;
+    readonly direction: string;
+    readonly applied: string[];
+    readonly reverted: string[];
+  } | null;
+  readonly image: { readonly before: string | null; readonly after: string; readonly id: string };
+  readonly containers: Record<string, string>;
+  readonly checks: CheckReport[];
+  readonly smokeTests: {
+    readonly name: string;
+    readonly steps: { name: string; status: number; latencyMs: number }[];
+  }[];
+  readonly soak: SoakResult | null;
+  readonly phases: PhaseTiming[];
+}
