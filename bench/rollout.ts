@@ -51,7 +51,7 @@ function productSide(t: TestStack) {
 }
 
 /** A service of its own that the plain scripts roll out: database, role, container, port. */
-async function plainService() {
+export async function plainService(imageRepository = BENCH_IMAGE) {
   const suffix = randomBytes(3).toString("hex");
   const name = `bench-plain-${suffix}`;
   const db = `bench_plain_${suffix}`;
@@ -86,7 +86,7 @@ async function plainService() {
       await run("bash", [path.join(ROOT, "bench", "plain", script)], {
         env: {
           ...env,
-          PLAIN_IMAGE: `${BENCH_IMAGE}:${release}`,
+          PLAIN_IMAGE: `${imageRepository}:${release}`,
           PLAIN_VERSION: release,
           PLAIN_FROM: from,
           PLAIN_TO: to,
