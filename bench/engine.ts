@@ -18,7 +18,10 @@ export interface FloorProgram {
   cleanup(): void;
 }
 
-/** Writes and deploys a minimal JavaScript program; `providers` also loads the two provider SDKs. */
+/**
+ * Writes and deploys a minimal JavaScript program; `providers` adds a docker and a postgresql
+ * provider resource (their SDKs load and their plugins start, as the project's program has them).
+ */
 export async function floorProgram(components: number, providers = false): Promise<FloorProgram> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-bench-floor-"));
   fs.mkdirSync(path.join(dir, "backend"));
@@ -32,7 +35,15 @@ export async function floorProgram(components: number, providers = false): Promi
     path.join(dir, "index.js"),
     `"use strict";
 const pulumi = require("@pulumi/pulumi");
-${providers ? 'require("@pulumi/docker");\nrequire("@pulumi/postgresql");\n' : ""}
+${
+  providers
+    ? `const docker = require("@pulumi/docker");
+const postgresql = require("@pulumi/postgresql");
+new docker.Provider("docker", { host: "unix:///var/run/docker.sock" });
+new postgresql.Provider("postgresql", { host: "127.0.0.1", sslmode: "disable", superuser: false });
+`
+    : ""
+}
 class Part extends pulumi.ComponentResource {
   constructor(name) {
     super("bench:floor:Part", name, {}, {});
@@ -57,10 +68,77 @@ for (let i = 0; i < ${components}; i++) new Part("part-" + i);
 }
 
 /** The resources of a stack's last update, from `pulumi stack export`, without the stack itself. */
-export async function countResources(cwd: string, stack: string, env: NodeJS.ProcessEnv): Promise<number> {
+export async function countResources(
+  cwd: string,
+  stack: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ count: number; byKind: string }> {
   const out = await run("pulumi", ["stack", "export", "--stack", stack], { cwd, env });
   const exported = JSON.parse(out.output) as { deployment: { resources?: { type: string }[] } };
-  return (exported.deployment.resources ?? []).filter((r) => r.type !== "pulumi:pulumi:Stack").length;
+  const resources = (exported.deployment.resources ?? []).filter((r) => r.type !== "pulumi:pulumi:Stack");
+  const kinds = new Map<string, number>();
+  for (const { type } of resources) {
+    const kind = type.startsWith("pulumi-nodejs:dynamic:")
+      ? "dynamic (run-once steps)"
+      : type.startsWith("pulumi:providers:")
+        ? "providers"
+        : type.startsWith("rollout:")
+          ? "components"
+          : type.split(":")[0];
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  const byKind = [...kinds].map(([kind, n]) => `${n} ${kind}`).join(", ");
+  return { count: resources.length, byKind };
+}
+
+/**
+ * Where one `pulumi preview` spends its time, from the timestamps of its own verbose log: CLI start
+ * up to the language host's Run, the Node.js runtime up to the stack resource, loading the program
+ * (for TypeScript, compiling it) up to its first resource, the registrations and diffs up to the
+ * program's end, and the rest up to the exit.
+ */
+export async function previewProfile(cwd: string, stack: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const started = Date.now();
+  const out = await run(
+    "pulumi",
+    ["preview", "--non-interactive", "--stack", stack, "-v=7", "--logtostderr"],
+    { cwd, env },
+  );
+  const ended = started + out.ms;
+  const lines = out.stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { time?: string; msg?: string };
+      } catch {
+        return {};
+      }
+    })
+    .filter(
+      (l): l is { time: string; msg: string } => typeof l.time === "string" && typeof l.msg === "string",
+    );
+  const at = (test: (msg: string) => boolean, from = 0) => {
+    const i = lines.findIndex((l, n) => n >= from && test(l.msg));
+    return i < 0 ? undefined : { i, t: Date.parse(lines[i].time) };
+  };
+  const runStart = at((m) => m.startsWith("langhost[nodejs].Run(") && m.endsWith("executing"));
+  const stackReg = at((m) =>
+    m.startsWith("ResourceMonitor.RegisterResource received: t=pulumi:pulumi:Stack"),
+  );
+  const firstRes =
+    stackReg && at((m) => m.startsWith("ResourceMonitor.RegisterResource received:"), stackReg.i + 1);
+  const runEnd = at((m) => m.startsWith("langhost[nodejs].Run(") && m.includes("progerr="));
+  if (!runStart || !stackReg || !runEnd) return "(the verbose log lacked the language host's lines)";
+  const part = (a: number, b: number) => `${((b - a) / 1000).toFixed(2)} s`;
+  return [
+    `CLI start ${part(started, runStart.t)}`,
+    `Node.js and the Pulumi SDK ${part(runStart.t, stackReg.t)}`,
+    `program load ${firstRes ? part(stackReg.t, firstRes.t) : "-"}`,
+    `registrations and diffs ${firstRes ? part(firstRes.t, runEnd.t) : part(stackReg.t, runEnd.t)}`,
+    `after the program ${part(runEnd.t, ended)}`,
+    `total ${part(started, ended)} (with verbose logging)`,
+  ].join(", ");
 }
 
 const preview = (cwd: string, stack: string, env: NodeJS.ProcessEnv) => async () =>
@@ -76,7 +154,7 @@ const up = (cwd: string, stack: string, env: NodeJS.ProcessEnv) => async () =>
 /** No-op preview and no-op up of the bench stack (already rolled out) against the engine floor. */
 export async function engineFloor(t: TestStack, runs: number): Promise<Figure[]> {
   const env = benchEnv(t);
-  const count = await countResources(ROOT, t.name, env);
+  const { count, byKind } = await countResources(ROOT, t.name, env);
   log(`engine floor: the bench stack has ${count} resources besides the stack; writing the floor program`);
   const floor = await floorProgram(count);
   const empty = await floorProgram(0);
@@ -100,7 +178,7 @@ export async function engineFloor(t: TestStack, runs: number): Promise<Figure[]>
       ["`pulumi version` (CLI start)", async () => (await run("pulumi", ["version"])).ms],
       ["`pulumi preview` of an empty JavaScript program", preview(empty.dir, empty.stack, empty.env)],
       [
-        `\`pulumi preview\` of the floor that also loads @pulumi/docker and @pulumi/postgresql`,
+        `\`pulumi preview\` of the floor plus a docker and a postgresql provider resource (plugins started)`,
         preview(withProviders.dir, withProviders.stack, withProviders.env),
       ],
       [
@@ -108,7 +186,11 @@ export async function engineFloor(t: TestStack, runs: number): Promise<Figure[]>
         async () => (await run("node", ["--import", "tsx", "-e", "require('./rollout')"])).ms,
       ],
     ];
-    const notes: string[] = [];
+    const notes: string[] = [
+      `the bench stack's resources: ${byKind}`,
+      `one \`pulumi preview -v=7\` of the bench stack: ${await previewProfile(ROOT, t.name, env)}`,
+      `one \`pulumi preview -v=7\` of the floor: ${await previewProfile(floor.dir, floor.stack, floor.env)}`,
+    ];
     for (const [what, side] of profile) {
       const samples: number[] = [];
       for (let i = 0; i < runs; i++) samples.push(await side());

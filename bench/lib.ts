@@ -81,7 +81,9 @@ export function log(line: string): void {
 
 export interface Run {
   readonly ms: number;
+  /** stdout and stderr as they came. */
   readonly output: string;
+  readonly stderr: string;
 }
 
 /**
@@ -101,14 +103,18 @@ export function run(
       stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     const chunks: Buffer[] = [];
+    const errors: Buffer[] = [];
     child.stdout!.on("data", (c: Buffer) => chunks.push(c));
-    child.stderr!.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr!.on("data", (c: Buffer) => {
+      chunks.push(c);
+      errors.push(c);
+    });
     if (options.input !== undefined) child.stdin!.end(options.input);
     child.on("error", reject);
     child.on("close", (code) => {
       const ms = performance.now() - started;
       const output = Buffer.concat(chunks).toString("utf8");
-      if (code === 0) resolve({ ms, output });
+      if (code === 0) resolve({ ms, output, stderr: Buffer.concat(errors).toString("utf8") });
       else reject(new Error(`${command} ${args.join(" ")} exited with ${code}:\n${output.slice(-4000)}`));
     });
   });
