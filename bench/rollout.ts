@@ -119,7 +119,10 @@ export async function plainService(imageRepository = BENCH_IMAGE) {
  * one unmeasured cycle first (it builds the 1.1.0 image, which later runs reuse, as the plain
  * script does), then `runs` cycles, alternating which side goes first.
  */
-export async function rolloutAndRollback(t: TestStack, runs: number): Promise<Figure[]> {
+export async function rolloutAndRollback(
+  t: TestStack,
+  runs: number,
+): Promise<{ figures: Figure[]; workMs: number }> {
   const product = productSide(t);
   const plain = await plainService();
   try {
@@ -172,7 +175,11 @@ export async function rolloutAndRollback(t: TestStack, runs: number): Promise<Fi
         notes,
       };
     };
-    return [
+    const workMs = product
+      .phases()
+      .filter((ph) => ph.phase !== "soak")
+      .reduce((sum, ph) => sum + ph.seconds * 1000, 0);
+    const figures = [
       figure(
         "rollout minus soak",
         "`pulumi up --yes --skip-preview` of release 1.1.0 on the bench stack, minus the soak phase of its report",
@@ -190,6 +197,7 @@ export async function rolloutAndRollback(t: TestStack, runs: number): Promise<Fi
         f.back,
       ),
     ];
+    return { figures, workMs };
   } finally {
     await plain.cleanup();
   }

@@ -14,7 +14,7 @@ import { migrations } from "./migrations";
 import { loadAverage, markdown, verdict } from "./report";
 import { rolloutAndRollback } from "./rollout";
 import { benchEnv, createBenchStack, devLikeConfig } from "./stack";
-import { WHY } from "./why";
+import { why } from "./why";
 
 const NAMES = ["engine", "rollout", "backup", "migrations"] as const;
 type Name = (typeof NAMES)[number];
@@ -37,6 +37,7 @@ async function main() {
   log(`load average ${loadStart}; ${runs} runs a side; figures: ${only.join(", ")}`);
   const figures: Figure[] = [];
   let t: TestStack | undefined;
+  let rolloutWork: number | undefined;
   try {
     if (wanted("rollout") || wanted("engine")) {
       t = await createBenchStack();
@@ -45,7 +46,11 @@ async function main() {
       await run("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", t.name], {
         env: benchEnv(t),
       });
-      if (wanted("rollout")) figures.push(...(await rolloutAndRollback(t, runs)));
+      if (wanted("rollout")) {
+        const rollout = await rolloutAndRollback(t, runs);
+        figures.push(...rollout.figures);
+        rolloutWork = rollout.workMs;
+      }
       if (wanted("engine")) figures.unshift(...(await engineFloor(t, runs)));
     }
     if (wanted("backup")) figures.push(...(await backup1gb(runs)));
@@ -64,7 +69,7 @@ async function main() {
     runs,
     command: `npm run bench -- --runs ${runs}${values.only ? ` --only ${values.only}` : ""}`,
     figures,
-    why: WHY,
+    why: why(figures, rolloutWork),
   });
   // Formatted as `npm run lint` checks it.
   const file = path.join(ROOT, "docs", "benchmarks.md");
