@@ -78,7 +78,7 @@ export async function countResources(
   const resources = (exported.deployment.resources ?? []).filter((r) => r.type !== "pulumi:pulumi:Stack");
   const kinds = new Map<string, number>();
   for (const { type } of resources) {
-    const kind = type.startsWith("pulumi-nodejs:dynamic:")
+    const kind = type.startsWith("pulumi-nodejs:dynamic")
       ? "dynamic (run-once steps)"
       : type.startsWith("pulumi:providers:")
         ? "providers"

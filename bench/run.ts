@@ -67,7 +67,8 @@ async function main() {
     loadStart,
     loadEnd: loadAverage(),
     runs,
-    command: `npm run bench -- --runs ${runs}${values.only ? ` --only ${values.only}` : ""}`,
+    // As it was started: through npm (bench/bench.sh, which sets up first) or straight.
+    command: `${process.env.npm_lifecycle_event === "bench" ? "npm run bench --" : "node --import tsx bench/run.ts"} --runs ${runs}${values.only ? ` --only ${values.only}` : ""}`,
     figures,
     why: why(figures, rolloutWork),
   });
