@@ -68,6 +68,8 @@ export function why(figures: Figure[], rolloutWork: number | undefined): Record<
   texts[figures.find((f) => f.name.endsWith("migrations up and down"))?.name ?? ""] =
     "Why: the engine sends each migration as one query, in one transaction with its record row; psql " +
     "runs each statement of a file in a transaction of its own, so the engine's overhead (the " +
-    "advisory lock, the record table, a transaction a migration) stays under psql's per-statement commits.";
+    "advisory lock, the record table, a transaction a migration) is about what psql spends on its " +
+    "per-statement commits. The engine's first run in a process is the slowest (its modules and the " +
+    "connection warm up; a rollout runs it once, cold), which the min and max show.";
   return texts;
 }
