@@ -94,7 +94,6 @@ export async function plainService(imageRepository = BENCH_IMAGE) {
       })
     ).ms;
     at = release;
-    // Only the newest dump is needed; the product's retention keeps a few, the plain way none.
     return ms;
   };
   return {
