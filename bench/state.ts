@@ -1,7 +1,7 @@
 // Figures for docs/migrations.md measured through the real CLI on a test stack (the sample service
 // plus generated migrations): preview time and length at 10 vs N migrations, and the size of one
 // checkpoint and of the state folder after a few updates. Run from the tree whose code is measured:
-//   node --import tsx scripts/bench-stack.ts [N]
+//   node --import tsx bench/state.ts [N]
 import fs from "node:fs";
 import path from "node:path";
 import { createTestStack, sampleConfig, type TestStack } from "../tests/support/stack";
