@@ -17,7 +17,7 @@ import type {
   SqlCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
-import type { BackupResult, LeftoverCleanup } from "../engines/backup";
+import type { BackupResult, CopyResult, LeftoverCleanup } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
@@ -70,6 +70,8 @@ export interface RolloutReport {
     readonly durationMs: number;
     /** What killed runs had left, removed by this backup or left with the command that removes it. */
     readonly crashLeftovers: LeftoverCleanup;
+    /** Each copy in another place (backup.copies): where, its key or path, and whether it was verified. */
+    readonly copies: Pick<CopyResult, "location" | "key" | "bytes" | "sha256" | "verified">[];
   } | null;
   readonly schema: {
     readonly version: string;
@@ -174,7 +176,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     phases.sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
     const http = r.http as HttpCheckResult[];
     const sql = r.sql as SqlCheckResult[];
-    const backup = r.backup as BackupResult | undefined;
+    const backup = r.backup as (BackupResult & { copies?: CopyResult[] }) | undefined;
     const previous = r.previous as ReleaseFacts | null;
     return {
       release: {
@@ -228,6 +230,13 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
             durationMs: backup.durationMs,
             // A backup recorded before leftovers were looked for found none.
             crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
+            copies: (backup.copies ?? []).map(({ location, key, bytes, sha256, verified }) => ({
+              location,
+              key,
+              bytes,
+              sha256,
+              verified,
+            })),
           }
         : null,
       schema: r.schemaRun
