@@ -183,31 +183,35 @@ const keepBackups = z
   .default(10);
 
 /** Another place each verified backup is copied to, read back and verified there. */
-const backupCopySchema = z.discriminatedUnion("kind", [
-  z
-    .object({
-      kind: z.literal("s3"),
-      /** An S3-compatible server's URL (path-style requests); leave out for AWS. */
-      endpoint: z.url({ protocol: /^https?$/ }).optional(),
-      region: z.string().min(1),
-      bucket: z.string().min(3),
-      /** Key prefix; the stack name and the file name follow. */
-      prefix: z.string().default(""),
-      /** Names of the secret config keys holding the access key id and the secret access key. */
-      accessKeySecret: z.string().min(1).default("s3AccessKey"),
-      secretKeySecret: z.string().min(1).default("s3SecretKey"),
-      keep: keepBackups,
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal("dir"),
-      /** A folder (another disk, a mounted share), relative to the project; one subfolder per stack. */
-      path: z.string().min(1),
-      keep: keepBackups,
-    })
-    .strict(),
-]);
+const backupCopySchema = z.discriminatedUnion(
+  "kind",
+  [
+    z
+      .object({
+        kind: z.literal("s3"),
+        /** An S3-compatible server's URL (path-style requests); leave out for AWS. */
+        endpoint: z.url({ protocol: /^https?$/ }).optional(),
+        region: z.string().min(1),
+        bucket: z.string().min(3),
+        /** Key prefix; the stack name and the file name follow. */
+        prefix: z.string().default(""),
+        /** Names of the secret config keys holding the access key id and the secret access key. */
+        accessKeySecret: z.string().min(1).default("s3AccessKey"),
+        secretKeySecret: z.string().min(1).default("s3SecretKey"),
+        keep: keepBackups,
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("dir"),
+        /** A folder (another disk, a mounted share), relative to the project; one subfolder per stack. */
+        path: z.string().min(1),
+        keep: keepBackups,
+      })
+      .strict(),
+  ],
+  { error: 'kind must be "s3" (a bucket) or "dir" (a folder)' },
+);
 
 const backupSchema = z
   .object({
