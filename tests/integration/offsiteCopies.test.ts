@@ -27,6 +27,7 @@ import {
   type S3CopyTarget,
 } from "../../engines/backup";
 import { cli, matchOut, tail } from "../support/cli";
+import { dynamicTypeToken, STEPS } from "../../components/tokens";
 import { ROOT } from "../support/fixtures";
 import { createTestStack, query, sampleConfig, type TestStack } from "../support/stack";
 
@@ -436,11 +437,19 @@ describe("backup copies in a real rollout", () => {
     walk(backendDir);
     files.push(path.join(ROOT, `Pulumi.${t.name}.yaml`));
     const exported = JSON.stringify(await t.stack.exportStack());
-    assert.match(
-      exported,
-      /"copies":\{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":/,
-      "the copy settings are a secret in state",
-    );
+    // The backup step's recorded copy settings hold the keys as ciphertext only.
+    const deployment = JSON.parse(exported) as {
+      deployment: { resources: { type: string; inputs?: unknown; outputs?: unknown }[] };
+    };
+    const backupRun = deployment.deployment.resources.find((r) => r.type === dynamicTypeToken(STEPS.backup));
+    assert.ok(backupRun, "the backup step is in state");
+    for (const side of [backupRun.inputs, backupRun.outputs]) {
+      assert.match(
+        JSON.stringify(side),
+        /"(copies|secretAccessKey)":\{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":/,
+        "the copy keys are a secret in state",
+      );
+    }
     assert.ok(!exported.includes(secret), "exported state");
     const scanned = files.filter((f) => fs.existsSync(f));
     assert.ok(scanned.length > 3, `scanned ${scanned.length} backend files`);
