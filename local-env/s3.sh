@@ -59,11 +59,11 @@ cmd_build() {
     echo "$bin"
     return 0
   fi
-  if ! command -v go >/dev/null 2>&1 && [[ -f $REPO_ROOT/toolchain/env.sh ]]; then
-    # shellcheck source=../toolchain/env.sh
-    source "$REPO_ROOT/toolchain/env.sh"
+  # Where the official Go tarball installs, as toolchain/build.sh looks too.
+  if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+    PATH="$PATH:/usr/local/go/bin"
   fi
-  need_cmd go "install Go 1.24 or later (or source toolchain/env.sh) to build the local S3 server"
+  need_cmd go "install Go 1.24 or later (to /usr/local/go or on PATH) to build the local S3 server"
   dir=$(dirname "$bin")
   mkdir -p "$CACHE_ROOT"
   tmp=$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")

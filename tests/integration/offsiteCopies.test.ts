@@ -443,12 +443,11 @@ describe("backup copies in a real rollout", () => {
     };
     const backupRun = deployment.deployment.resources.find((r) => r.type === dynamicTypeToken(STEPS.backup));
     assert.ok(backupRun, "the backup step is in state");
-    for (const side of [backupRun.inputs, backupRun.outputs]) {
-      assert.match(
-        JSON.stringify(side),
-        /"(copies|secretAccessKey)":\{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":/,
-        "the copy keys are a secret in state",
-      );
+    for (const [side, values] of Object.entries({ inputs: backupRun.inputs, outputs: backupRun.outputs })) {
+      const copies = JSON.stringify((values as { copies?: unknown }).copies);
+      assert.ok(copies !== undefined && copies.length > 0, `the backup step's ${side} hold the copies`);
+      assert.ok(copies.includes('"ciphertext":'), `the backup step's ${side} hold the copy keys encrypted`);
+      assert.ok(!copies.includes(secret), `the backup step's ${side} hold no plain S3 secret key`);
     }
     assert.ok(!exported.includes(secret), "exported state");
     const scanned = files.filter((f) => fs.existsSync(f));
