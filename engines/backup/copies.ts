@@ -402,6 +402,7 @@ export async function fetchCopy(
   const problems: string[] = [];
   for (const target of options.targets) {
     const store = storeFor(target, options.stack);
+    let partial: string | undefined;
     try {
       const name = newestOfRelease(await store.list(), options.stack, options.release);
       if (!name) {
@@ -415,7 +416,7 @@ export async function fetchCopy(
       }
       fs.mkdirSync(options.dir, { recursive: true });
       const file = path.join(options.dir, name);
-      const partial = `${file}.fetching`;
+      partial = `${file}.fetching`;
       const { body } = await store.read(name);
       const hash = crypto.createHash("sha256");
       body.on("data", (chunk: Buffer) => hash.update(chunk));
@@ -433,6 +434,8 @@ export async function fetchCopy(
       options.log?.(`fetched ${store.keyOf(name)} from ${store.location} (sha256 ${sha256} verified)`);
       return { fetched: { path: file, sha256, from: `${store.location} ${store.keyOf(name)}` }, problems };
     } catch (error) {
+      // A download cut short leaves no half file behind.
+      if (partial) fs.rmSync(partial, { force: true });
       problems.push(`${store.location}: ${scrub((error as Error).message, secretsOf(target))}`);
     }
   }
