@@ -1,7 +1,14 @@
 import type * as awsTypes from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { takePostgresBackup, type BackupResult } from "../engines/backup";
+import {
+  copyBackup,
+  requireCopies,
+  takePostgresBackup,
+  type BackupResult,
+  type CopyResult,
+  type CopyTarget,
+} from "../engines/backup";
 import { userTables, withClient, type PgConnection } from "../engines/postgres";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
@@ -14,6 +21,17 @@ export interface OffsiteCopyArgs {
   readonly prefix: string;
   readonly region: string;
 }
+
+/** A place each backup is copied to; the S3 keys come from secret config. */
+export type BackupCopyArgs =
+  | (Omit<Extract<CopyTarget, { kind: "s3" }>, "accessKeyId" | "secretAccessKey"> & {
+      readonly accessKeyId: pulumi.Input<string>;
+      readonly secretAccessKey: pulumi.Input<string>;
+    })
+  | Extract<CopyTarget, { kind: "dir" }>;
+
+/** The backup's result with the copies made of it, when the stack copies. */
+export type BackupWithCopies = BackupResult & { readonly copies?: CopyResult[] };
 
 export interface DatabaseBackupArgs {
   readonly connection: PgConnectionInput;
@@ -34,12 +52,24 @@ export interface DatabaseBackupArgs {
   readonly keep: number;
   /** Releases whose newest backup retention keeps whatever its age (a rollback's undone release). */
   readonly protectReleases: readonly string[];
-  /** Copy each backup to S3. @default no offsite copy */
+  /** Copy each backup to S3 as a `@pulumi/aws` object. @default no offsite copy */
   readonly offsite?: OffsiteCopyArgs;
+  /**
+   * Places each verified backup is copied to and read back from during the backup step.
+   * @default no copies (the inputs are then the same as before copies existed)
+   */
+  readonly copies?: readonly BackupCopyArgs[];
+  /** Verified copies needed, the local file counting as one. @default every copy and the local file */
+  readonly requiredCopies?: number;
 }
 
-type BackupInputs = Omit<DatabaseBackupArgs, "connection" | "offsite" | "digest" | "protectReleases"> & {
+type BackupInputs = Omit<
+  DatabaseBackupArgs,
+  "connection" | "offsite" | "digest" | "protectReleases" | "copies" | "requiredCopies"
+> & {
   connection: PgConnection;
+  copies?: CopyTarget[];
+  requiredCopies?: number;
   /** Steers retention without being a reason to take the backup again. */
   policy: { protectReleases: string[] };
 };
@@ -49,12 +79,25 @@ const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
   const present = await withClient(inputs.connection, async (client) =>
     (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
   );
-  return takePostgresBackup({
-    ...inputs,
+  const { copies, requiredCopies, ...backupInputs } = inputs;
+  const backup = await takePostgresBackup({
+    ...backupInputs,
     expectTables: [...new Set([...present, ...inputs.expectTables])],
     protectReleases: inputs.policy.protectReleases,
     log: progress,
   });
+  if (!copies || copies.length === 0) return backup;
+  // The copies run after the local dump is verified; too few verified ones fail the step, so the
+  // schema never moves on a backup that exists in fewer places than the stack asks for.
+  const results = await copyBackup({
+    file: backup.path,
+    sha256: backup.sha256,
+    stack: inputs.stack,
+    targets: copies,
+    protectReleases: inputs.policy.protectReleases,
+  });
+  requireCopies(backup.path, results, requiredCopies ?? copies.length + 1);
+  return { ...backup, copies: results };
 });
 
 /**
@@ -63,14 +106,14 @@ const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
  * The file is never deleted by a replace or a destroy; retention keeps the newest N per stack.
  */
 export class DatabaseBackup extends pulumi.ComponentResource {
-  readonly result: pulumi.Output<BackupResult>;
+  readonly result: pulumi.Output<BackupWithCopies>;
   readonly startedAt: pulumi.Output<string>;
   readonly finishedAt: pulumi.Output<string>;
 
   constructor(name: string, args: DatabaseBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super(STEPS.backup.token, name, {}, opts);
-    const { offsite, protectReleases, ...inputs } = args;
-    const run = new RunOnce<BackupResult>(
+    const { offsite, protectReleases, copies, requiredCopies, ...inputs } = args;
+    const run = new RunOnce<BackupWithCopies>(
       STEPS.backup,
       provider,
       `${name}-${STEPS.backup.suffix}`,
@@ -79,6 +122,21 @@ export class DatabaseBackup extends pulumi.ComponentResource {
         dir: path.resolve(args.dir),
         expectTables: [...args.expectTables],
         policy: { protectReleases: [...protectReleases] },
+        // Only a stack with copies has these inputs: a stack without them keeps its recorded inputs.
+        ...(copies && copies.length > 0
+          ? {
+              copies: copies.map((c) =>
+                c.kind === "dir"
+                  ? { ...c, path: path.resolve(c.path) }
+                  : {
+                      ...c,
+                      accessKeyId: pulumi.secret(c.accessKeyId),
+                      secretAccessKey: pulumi.secret(c.secretAccessKey),
+                    },
+              ),
+              requiredCopies: requiredCopies ?? copies.length + 1,
+            }
+          : {}),
       },
       { parent: this },
     );
@@ -91,6 +149,10 @@ export class DatabaseBackup extends pulumi.ComponentResource {
       }
       for (const l of r?.crashLeftovers?.left ?? []) {
         pulumi.log.warn(`backup: left ${l.item}: ${l.reason}; remove it with: ${l.command}`, this);
+      }
+      for (const c of r?.copies ?? []) {
+        if (c.verified) pulumi.log.info(`backup: copy ${c.key} in ${c.location} verified`, this);
+        else pulumi.log.warn(`backup: copy ${c.key} in ${c.location} failed: ${c.error}`, this);
       }
     });
     this.startedAt = run.startedAt;

@@ -82,6 +82,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   });
   if (config.maintenance) refer("maintenanceToken", "rollout:maintenance");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
+  config.backup?.copies.forEach((copy, i) => {
+    if (copy.kind !== "s3") return;
+    refer(copy.accessKeySecret, `rollout:backup.copies[${i}].accessKeySecret`);
+    refer(copy.secretKeySecret, `rollout:backup.copies[${i}].secretKeySecret`);
+  });
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(
       `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,

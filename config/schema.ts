@@ -168,6 +168,51 @@ const approvalsSchema = z
   })
   .strict();
 
+/**
+ * Newest backups of a stack to keep in one place; 0 keeps all. At least 2, so the backup taken
+ * before the release being rolled back survives the rollback's own backup.
+ */
+const keepBackups = z
+  .number()
+  .int()
+  .min(0)
+  .refine(
+    (keep) => keep === 0 || keep >= 2,
+    "must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one",
+  )
+  .default(10);
+
+/** Another place each verified backup is copied to, read back and verified there. */
+const backupCopySchema = z.discriminatedUnion(
+  "kind",
+  [
+    z
+      .object({
+        kind: z.literal("s3"),
+        /** An S3-compatible server's URL (path-style requests); leave out for AWS. */
+        endpoint: z.url({ protocol: /^https?$/ }).optional(),
+        region: z.string().min(1),
+        bucket: z.string().min(3),
+        /** Key prefix; the stack name and the file name follow. */
+        prefix: z.string().default(""),
+        /** Names of the secret config keys holding the access key id and the secret access key. */
+        accessKeySecret: z.string().min(1).default("s3AccessKey"),
+        secretKeySecret: z.string().min(1).default("s3SecretKey"),
+        keep: keepBackups,
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("dir"),
+        /** A folder (another disk, a mounted share), relative to the project; one subfolder per stack. */
+        path: z.string().min(1),
+        keep: keepBackups,
+      })
+      .strict(),
+  ],
+  { error: 'kind must be "s3" (a bucket) or "dir" (a folder)' },
+);
+
 const backupSchema = z
   .object({
     /** Folder for backup files (relative to the project), one subfolder per stack. */
@@ -177,26 +222,33 @@ const backupSchema = z
     expectTables: z.array(z.string().min(1)).default([]),
     /** Restore into a scratch database and compare row counts. */
     restoreTest: z.boolean().default(false),
-    /**
-     * Newest backups of this stack to keep; 0 keeps all. At least 2, so the backup taken before the
-     * release being rolled back survives the rollback's own backup.
-     */
-    keep: z
-      .number()
-      .int()
-      .min(0)
-      .refine(
-        (keep) => keep === 0 || keep >= 2,
-        "must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one",
-      )
-      .default(10),
-    /** Optional offsite copies to S3. */
+    /** Newest backups of this stack to keep in the local folder; 0 keeps all. */
+    keep: keepBackups,
+    /** Optional offsite copy to AWS S3 as a Pulumi resource (`@pulumi/aws`). */
     offsite: z
       .object({ bucket: z.string().min(3), prefix: z.string().default(""), region: z.string().min(1) })
       .strict()
       .optional(),
+    /** Places each backup is copied to and verified in during the backup step. */
+    copies: z.array(backupCopySchema).default([]),
+    /**
+     * Verified copies a backup needs to count, the local file being one; fewer fails the backup
+     * before the schema moves. Default: all of them (the local file and every copy).
+     */
+    requiredCopies: z.number().int().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.requiredCopies !== undefined && b.requiredCopies > b.copies.length + 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["requiredCopies"],
+        input: b.requiredCopies,
+        message: `is more than the ${b.copies.length + 1} copies there are (the local file and ${b.copies.length} in backup.copies)`,
+      });
+    }
+  })
+  .transform((b) => ({ ...b, requiredCopies: b.requiredCopies ?? b.copies.length + 1 }));
 
 const migrationsSchema = z
   .object({
@@ -380,7 +432,13 @@ export const configSchema = z.object({
 /** Secret keys every stack needs; their values never pass through validation, only their presence. */
 export const REQUIRED_SECRET_KEYS = ["databasePassword", "appDatabasePassword"] as const;
 /** Secret keys a stack may set, referenced from config (`app.secretEnv`, `{secret: key}`, notify). */
-export const OPTIONAL_SECRET_KEYS = ["maintenanceToken", "webhookUrl", "smokePassword"] as const;
+export const OPTIONAL_SECRET_KEYS = [
+  "maintenanceToken",
+  "webhookUrl",
+  "smokePassword",
+  "s3AccessKey",
+  "s3SecretKey",
+] as const;
 export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
@@ -392,6 +450,7 @@ export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
+export type BackupCopyConfig = NonNullable<RolloutConfig["backup"]>["copies"][number];
 
 /** A 64-hex sha256 digest at the end of an image reference. */
 const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;

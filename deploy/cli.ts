@@ -13,7 +13,13 @@
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import path from "node:path";
 import readline from "node:readline/promises";
-import { CONFIG_NAMESPACE, watchThresholds, type RolloutConfig, type SecretKey } from "../config";
+import {
+  CONFIG_NAMESPACE,
+  watchThresholds,
+  type ConfigEntries,
+  type RolloutConfig,
+  type SecretKey,
+} from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { inspectImage } from "../engines/image/build";
@@ -22,8 +28,9 @@ import { noticeFacts, type RolloutReport } from "../engines/report";
 import { chooseRollbackTarget, historyLines, parseDuration, type HistoryEntry } from "./history";
 import { commandOptions, EXIT, runCommand, say } from "./command";
 import { firstLine, runUp, type UpOutcome } from "./run";
-import { newestBackupOf } from "../engines/backup/retention";
-import { appliedMigrations, downProblems, recordedImageId, runsSince } from "./state";
+import { fetchCopy, type CopyTarget } from "../engines/backup/copies";
+import { newestBackupOf, stackBackupDir } from "../engines/backup/retention";
+import { appliedMigrations, currentBackup, downProblems, recordedImageId, runsSince } from "./state";
 import { plannedSteps, reviewSummary, runningFrom } from "./summary";
 import {
   configChanges,
@@ -178,6 +185,30 @@ async function stillInMaintenance(config: RolloutConfig): Promise<string | undef
   return undefined;
 }
 
+/** The places a stack copies its backups to, with the S3 keys from its secret config. */
+function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[] {
+  const secret = (key: string) => {
+    const value = entries[`${CONFIG_NAMESPACE}:${key}`]?.value;
+    if (value === undefined)
+      throw new Refusal(`secret ${CONFIG_NAMESPACE}:${key} is not set; a copy needs it`);
+    return value;
+  };
+  return (config.backup?.copies ?? []).map((copy) =>
+    copy.kind === "dir"
+      ? { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep }
+      : {
+          kind: "s3",
+          ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
+          region: copy.region,
+          bucket: copy.bucket,
+          prefix: copy.prefix,
+          keep: copy.keep,
+          accessKeyId: secret(copy.accessKeySecret),
+          secretAccessKey: secret(copy.secretKeySecret),
+        },
+  );
+}
+
 /** Rolls the stack back; returns the seconds it took. */
 export async function rollback(
   stack: Stack,
@@ -227,11 +258,29 @@ export async function rollback(
   if (opts.restoreBackup) {
     if (!targetConfig.backup)
       throw new Refusal("the stack takes no backups; --restore-backup has nothing to restore");
-    const found = newestBackupOf(path.resolve(ROOT, targetConfig.backup.dir), stack.name, undoes);
+    const backupDir = path.resolve(ROOT, targetConfig.backup.dir);
+    let found = newestBackupOf(backupDir, stack.name, undoes);
+    if (!found && targetConfig.backup.copies.length > 0) {
+      // The local file is gone: fetch a copy, verified against the SHA-256 state recorded when the
+      // backup was taken (or, for an older release, the one stored beside the copy).
+      say(`no local backup of release ${undoes} in ${targetConfig.backup.dir}; fetching it from a copy`);
+      const recorded = currentBackup(deployment);
+      const { fetched, problems } = await fetchCopy({
+        targets: copyTargets(targetConfig, secretsNow),
+        stack: stack.name,
+        release: undoes,
+        dir: stackBackupDir(backupDir, stack.name),
+        ...(recorded?.release === undoes ? { sha256: recorded.sha256 } : {}),
+        log: say,
+      });
+      for (const problem of problems) say(`  ${problem}`);
+      if (fetched) found = { path: fetched.path, sha256: fetched.sha256, timestamp: "" };
+    }
     if (!found) {
       throw new Refusal(
-        `no verified backup taken before release ${undoes} is in ${targetConfig.backup.dir}; ` +
-          "restore by hand from an offsite copy, or roll back without --restore-backup",
+        `no verified backup taken before release ${undoes} is in ${targetConfig.backup.dir}` +
+          (targetConfig.backup.copies.length > 0 ? " or in any of its copies" : "") +
+          "; restore by hand from an offsite copy, or roll back without --restore-backup",
       );
     }
     restoreBackup = { path: found.path, sha256: found.sha256 };

@@ -17,7 +17,7 @@ import type {
   SqlCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
-import type { BackupResult } from "../engines/backup";
+import type { BackupResult, CopyResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
@@ -176,7 +176,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     phases.sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
     const http = r.http as HttpCheckResult[];
     const sql = r.sql as SqlCheckResult[];
-    const backup = r.backup as BackupResult | undefined;
+    const backup = r.backup as (BackupResult & { copies?: CopyResult[] }) | undefined;
     const previous = r.previous as ReleaseFacts | null;
     return {
       release: {

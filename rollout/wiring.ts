@@ -172,6 +172,25 @@ export class Wiring {
       keep: backup.keep,
       protectReleases: config.rollback ? [config.rollback.undoes] : [],
       offsite: backup.offsite,
+      ...(backup.copies.length > 0
+        ? {
+            copies: backup.copies.map((copy) =>
+              copy.kind === "dir"
+                ? { kind: "dir" as const, path: path.resolve(projectDir, copy.path), keep: copy.keep }
+                : {
+                    kind: "s3" as const,
+                    ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
+                    region: copy.region,
+                    bucket: copy.bucket,
+                    prefix: copy.prefix,
+                    keep: copy.keep,
+                    accessKeyId: this.ctx.secret(copy.accessKeySecret as SecretKey),
+                    secretAccessKey: this.ctx.secret(copy.secretKeySecret as SecretKey),
+                  },
+            ),
+            requiredCopies: backup.requiredCopies,
+          }
+        : {}),
     };
   }
 

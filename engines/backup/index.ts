@@ -2,3 +2,4 @@ export * from "./leftovers";
 export * from "./postgres";
 export * from "./retention";
 export * from "./locked";
+export * from "./copies";

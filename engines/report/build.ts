@@ -1,6 +1,6 @@
 // The parts of the report built from the steps' recorded results: by the program (rollout/report.ts)
 // from outputs, and by the deploy commands (deploy/state.ts) from exported state. Pure.
-import type { BackupResult } from "../backup";
+import type { BackupResult, CopyResult } from "../backup";
 import type { HttpCheckResult } from "../checks/http";
 import type { SmokeTestResult } from "../checks/smoke";
 import type { SqlCheckResult } from "../checks/sql";
@@ -35,7 +35,9 @@ export function checkReports(
   ];
 }
 
-export function backupReport(backup: BackupResult | undefined): RolloutReport["backup"] {
+export function backupReport(
+  backup: (BackupResult & { readonly copies?: readonly CopyResult[] }) | undefined,
+): RolloutReport["backup"] {
   return backup
     ? {
         path: backup.path,
@@ -46,6 +48,13 @@ export function backupReport(backup: BackupResult | undefined): RolloutReport["b
         durationMs: backup.durationMs,
         // A backup recorded before leftovers were looked for found none.
         crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
+        copies: (backup.copies ?? []).map(({ location, key, bytes, sha256, verified }) => ({
+          location,
+          key,
+          bytes,
+          sha256,
+          verified,
+        })),
       }
     : null;
 }

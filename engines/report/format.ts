@@ -1,17 +1,11 @@
 // The words and numbers the report's renderers share, so the Markdown summary, the HTML page and
 // the notices say the same thing the same way.
+import { formatBytes as shortBytes } from "../progress";
 import type { RolloutReport } from "./types";
 
-/** `1.4 MiB (1468006 bytes)`: readable, with the exact figure beside it. */
+/** `1.40 MiB (1468006 bytes)`: readable, with the exact figure beside it. */
 export function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]} (${bytes} bytes)`;
+  return bytes < 1024 ? `${bytes} bytes` : `${shortBytes(bytes)} (${bytes} bytes)`;
 }
 
 /** Seconds with one decimal: `0.9 s`. */

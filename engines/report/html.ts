@@ -103,6 +103,16 @@ function backup(r: RolloutReport): string {
       ? [`<p>Removed leftovers of killed runs: ${esc(b.crashLeftovers.removed.join(", "))}</p>`]
       : []),
     ...left,
+    ...(b.copies.length > 0
+      ? [
+          `<ul id="backup-copies">${b.copies
+            .map(
+              (c) =>
+                `<li>${esc(c.location)} ${code(c.key)}: ${esc(formatBytes(c.bytes))}, sha256 ${code(c.sha256)}, ${c.verified ? "verified" : "<strong>not verified</strong>"}</li>`,
+            )
+            .join("")}</ul>`,
+        ]
+      : []),
   ].join("\n");
 }
 

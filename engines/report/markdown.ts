@@ -62,6 +62,13 @@ function backup(r: RolloutReport): string[] {
     lines.push("", `Removed leftovers of killed runs: ${text(b.crashLeftovers.removed.join(", "))}`);
   for (const left of b.crashLeftovers.left)
     lines.push("", `Left ${text(left.item)}: ${text(left.reason)}; remove it with ${text(left.command)}`);
+  if (b.copies.length > 0) {
+    lines.push("", "Copies:", "");
+    for (const c of b.copies)
+      lines.push(
+        `- ${text(c.location)} ${text(c.key)}: ${formatBytes(c.bytes)}, sha256 ${text(c.sha256)}, ${c.verified ? "verified" : "NOT verified"}`,
+      );
+  }
   return lines;
 }
 

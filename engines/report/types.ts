@@ -1,7 +1,7 @@
 // The shape of the rollout report: what was released, what gated it, what each step found and how
 // long each phase took. The graph builds it (rollout/report.ts); the renderers and the notices read
 // it. Pure data, so the report files can be written inside a dynamic provider.
-import type { LeftoverCleanup } from "../backup";
+import type { CopyResult, LeftoverCleanup } from "../backup";
 import type { PreflightResult } from "../checks/preflight";
 import type { SoakResult } from "../checks/soak";
 import type { WindowVerdict } from "../gates/maintenanceWindow";
@@ -62,6 +62,8 @@ export interface RolloutReport {
     readonly durationMs: number;
     /** What killed runs had left, removed by this backup or left with the command that removes it. */
     readonly crashLeftovers: LeftoverCleanup;
+    /** Each copy in another place (backup.copies): where, its key or path, and whether it was verified. */
+    readonly copies: readonly Pick<CopyResult, "location" | "key" | "bytes" | "sha256" | "verified">[];
   } | null;
   readonly schema: {
     readonly version: string;

@@ -56,6 +56,7 @@ export function fixtureReport(): RolloutReport {
       restoreTested: true,
       durationMs: 900,
       crashLeftovers: { removed: [], left: [] },
+      copies: [],
     },
     schema: { version: "0003", direction: "up", applied: ["0003_add_item_status"], reverted: [] },
     image: { before: "sample-app:1.0.0", after: "sample-app:1.1.0", id: `sha256:${"a".repeat(64)}` },

@@ -42,7 +42,7 @@ describe("reportMarkdown", () => {
     assert.match(md, /^- Release: 2026\.11\.21-1, digest ead1ae2cad7b/m);
     assert.match(md, /^- Window: inside the maintenance window .* \(enforced\)$/m);
     assert.match(md, /^- Approvals: required tech-lead, dba; given tech-lead by alice, dba by bob$/m);
-    assert.ok(md.includes(`| 1.4 MiB (1468006 bytes) | ${"9f8e".repeat(16)} | 4 | yes | 0.9 s |`), md);
+    assert.ok(md.includes(`| 1.40 MiB (1468006 bytes) | ${"9f8e".repeat(16)} | 4 | yes | 0.9 s |`), md);
     assert.match(md, /^- Schema: up to 0003 \(applied 1, reverted 0\)$/m);
     assert.match(md, /^- Applied: 0003\\_add\\_item\\_status$/m);
     assert.match(md, /^- Reverted: none$/m);
@@ -184,7 +184,7 @@ describe("the notice's facts and Slack blocks", () => {
     assert.equal(facts.Image, "sample-app:1.0.0 -> sample-app:1.1.0");
     assert.equal(
       facts.Backup,
-      `1.4 MiB (1468006 bytes), sha256 ${"9f8e".repeat(16)}, 4 tables, restore tested`,
+      `1.40 MiB (1468006 bytes), sha256 ${"9f8e".repeat(16)}, 4 tables, restore tested`,
     );
     assert.equal(facts.Migrations, "up to 0003 (applied 1, reverted 0): +0003_add_item_status");
     assert.match(facts.Phases, /^10\.9 s: preflight 0\.1 s, maintenance on 0\.1 s, backup 0\.9 s, /);
@@ -235,7 +235,7 @@ describe("the notice's facts and Slack blocks", () => {
       payload.text,
       /^:white_check_mark: rollout success: release 2026\.11\.21-1 on prod\nsample-app:1\.1\.0 is live <@here>\nRelease: 2026\.11\.21-1/,
     );
-    assert.match(payload.text, /\nBackup: 1\.4 MiB/);
+    assert.match(payload.text, /\nBackup: 1\.40 MiB/);
   });
 
   it("keeps within Slack's limits: 10 fields, 2000 characters a field, 150 in the header", () => {
@@ -384,5 +384,45 @@ describe("runsSince (a failed update's notice)", () => {
       },
     };
     assert.deepEqual(runsSince(deployment, since), { backup: null, schema: null, checks: [] });
+  });
+});
+
+describe("backup copies in the report", () => {
+  const withCopies: RolloutReport = {
+    ...report,
+    backup: {
+      ...report.backup!,
+      copies: [
+        {
+          location: "s3://bucket/db/",
+          key: "prod/a.dump",
+          bytes: 2048,
+          sha256: "ab".repeat(32),
+          verified: true,
+        },
+        {
+          location: "dir:/mnt/disk",
+          key: "prod/a.dump",
+          bytes: 2048,
+          sha256: "cd".repeat(32),
+          verified: false,
+        },
+      ],
+    },
+  };
+
+  it("lists each copy, where, its size and sha256, and whether it was verified", () => {
+    const md = reportMarkdown(withCopies);
+    assert.match(
+      md,
+      /^- s3:\/\/bucket\/db\/ prod\/a\.dump: 2\.00 KiB \(2048 bytes\), sha256 (ab){32}, verified$/m,
+    );
+    assert.match(
+      md,
+      /^- dir:\/mnt\/disk prod\/a\.dump: 2\.00 KiB \(2048 bytes\), sha256 (cd){32}, NOT verified$/m,
+    );
+    const html = reportHtml(withCopies);
+    assert.match(html, /<ul id="backup-copies"><li>s3:\/\/bucket\/db\/ <code>prod\/a\.dump<\/code>/);
+    assert.ok(!reportMarkdown(report).includes("Copies:"), "no copies, no list");
   });
 });

@@ -20,6 +20,8 @@ const ALL_SECRETS = {
   maintenanceToken: "maint-token",
   webhookUrl: "http://127.0.0.1:9/hook",
   smokePassword: "smoke-pw",
+  s3AccessKey: "s3-key-id",
+  s3SecretKey: "s3-secret-key",
 };
 // Tuesday 23:00 in New York: inside the fixture's window.
 const IN_WINDOW = new Date("2026-11-25T04:00:00Z");
@@ -651,5 +653,70 @@ describe("release identity is its content", () => {
       ),
       before,
     );
+  });
+});
+
+describe("Rollout with backup copies", () => {
+  const backup = (extra: Record<string, unknown>) => ({
+    dir: ".local/backups",
+    minBytes: 1024,
+    expectTables: [],
+    restoreTest: false,
+    keep: 3,
+    ...extra,
+  });
+
+  it("gives a stack without copies the backup inputs it had before copies existed", async () => {
+    await valueOf(newRollout("nc", fullRawConfig()).report);
+    const dump = byName(
+      registrations.filter((r) => r.name.startsWith("nc-")),
+      "nc-backup-dump",
+    );
+    assert.equal("copies" in dump.inputs, false);
+    assert.equal("requiredCopies" in dump.inputs, false);
+  });
+
+  it("hands the backup step each place, the S3 keys only as secrets, and requiredCopies", async () => {
+    const raw = fullRawConfig({
+      backup: backup({
+        copies: [
+          {
+            kind: "s3",
+            endpoint: "http://127.0.0.1:59000",
+            region: "us-east-1",
+            bucket: "b-1",
+            prefix: "db/",
+          },
+          { kind: "dir", path: ".local/second-disk", keep: 4 },
+        ],
+        requiredCopies: 2,
+      }),
+    });
+    await valueOf(newRollout("wc", raw).report);
+    const dump = byName(
+      registrations.filter((r) => r.name.startsWith("wc-")),
+      "wc-backup-dump",
+    );
+    // A secret inside a property makes the whole property a secret on the wire.
+    const copies = secretInput(dump.inputs.copies);
+    assert.equal(copies.secret, true, "the copies hold the S3 keys");
+    const [s3, dir] = copies.value as Record<string, unknown>[];
+    assert.deepEqual(
+      { ...s3, accessKeyId: undefined, secretAccessKey: undefined },
+      {
+        kind: "s3",
+        endpoint: "http://127.0.0.1:59000",
+        region: "us-east-1",
+        bucket: "b-1",
+        prefix: "db/",
+        keep: 10,
+        accessKeyId: undefined,
+        secretAccessKey: undefined,
+      },
+    );
+    assert.equal(secretInput(s3.accessKeyId).value, "s3-key-id");
+    assert.equal(secretInput(s3.secretAccessKey).value, "s3-secret-key");
+    assert.deepEqual(dir, { kind: "dir", path: `${ROOT}/.local/second-disk`, keep: 4 });
+    assert.equal(dump.inputs.requiredCopies, 2);
   });
 });

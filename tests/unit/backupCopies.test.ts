@@ -1,0 +1,165 @@
+// Backup copies: their config (shape, defaults, the secrets they name) and the retention of each
+// place, table-driven over file names.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../../config";
+import { copiesToRemove } from "../../engines/backup";
+import { minimalRawConfig } from "../support/fixtures";
+
+const base = { databasePassword: true, appDatabasePassword: true };
+const withS3Keys = { ...base, s3AccessKey: true, s3SecretKey: true };
+
+const withBackup = (backup: Record<string, unknown>) =>
+  minimalRawConfig({ backup: { dir: "backups", ...backup } });
+
+function problemsOf(raw: Record<string, unknown>, secrets: Record<string, boolean>): string[] {
+  try {
+    loadConfig("dev", raw, secrets);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail("expected the config to be rejected");
+}
+
+describe("backup.copies config", () => {
+  it("a stack without copies has none and needs only its local file", () => {
+    const { backup } = loadConfig("dev", withBackup({}), base);
+    assert.deepEqual(backup?.copies, []);
+    assert.equal(backup?.requiredCopies, 1);
+  });
+
+  it("fills each copy's defaults and requires every copy by default", () => {
+    const { backup } = loadConfig(
+      "dev",
+      withBackup({
+        copies: [
+          { kind: "s3", region: "eu-west-1", bucket: "prod-backups" },
+          { kind: "dir", path: "/mnt/second-disk", keep: 3 },
+        ],
+      }),
+      withS3Keys,
+    );
+    assert.deepEqual(backup?.copies, [
+      {
+        kind: "s3",
+        region: "eu-west-1",
+        bucket: "prod-backups",
+        prefix: "",
+        accessKeySecret: "s3AccessKey",
+        secretKeySecret: "s3SecretKey",
+        keep: 10,
+      },
+      { kind: "dir", path: "/mnt/second-disk", keep: 3 },
+    ]);
+    assert.equal(backup?.requiredCopies, 3);
+  });
+
+  it("takes a lower requiredCopies", () => {
+    const { backup } = loadConfig(
+      "dev",
+      withBackup({ copies: [{ kind: "dir", path: "/mnt/a" }], requiredCopies: 1 }),
+      base,
+    );
+    assert.equal(backup?.requiredCopies, 1);
+  });
+
+  const cases: {
+    name: string;
+    backup: Record<string, unknown>;
+    secrets?: Record<string, boolean>;
+    expect: string[];
+  }[] = [
+    {
+      name: "more required copies than places",
+      backup: { copies: [{ kind: "dir", path: "/mnt/a" }], requiredCopies: 3 },
+      expect: [
+        "rollout:backup.requiredCopies is invalid (is more than the 2 copies there are (the local file and 1 in backup.copies)): got 3. Fix: set it with `pulumi config set --path 'rollout:backup.requiredCopies' <value>`.",
+      ],
+    },
+    {
+      name: "S3 keys not set",
+      backup: { copies: [{ kind: "s3", region: "eu-west-1", bucket: "b-1" }] },
+      secrets: base,
+      expect: [
+        "rollout:s3AccessKey is missing (rollout:backup.copies[0].accessKeySecret refers to it). Fix: `pulumi config set --secret rollout:s3AccessKey <value>`.",
+        "rollout:s3SecretKey is missing (rollout:backup.copies[0].secretKeySecret refers to it). Fix: `pulumi config set --secret rollout:s3SecretKey <value>`.",
+      ],
+    },
+    {
+      name: "a secret name that is not a secret key",
+      backup: { copies: [{ kind: "s3", region: "eu-west-1", bucket: "b-1", secretKeySecret: "awsSecret" }] },
+      secrets: withS3Keys,
+      expect: [
+        "rollout:backup.copies[0].secretKeySecret refers to secret `awsSecret`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey.",
+      ],
+    },
+    {
+      name: "keep of 1 in a copy",
+      backup: { copies: [{ kind: "dir", path: "/mnt/a", keep: 1 }] },
+      expect: [
+        "rollout:backup.copies[0].keep is invalid (must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one): got 1. Fix: set it with `pulumi config set --path 'rollout:backup.copies[0].keep' <value>`.",
+      ],
+    },
+    {
+      name: "an unknown kind",
+      backup: { copies: [{ kind: "ftp", path: "/x" }] },
+      expect: [
+        'rollout:backup.copies[0].kind is invalid (kind must be "s3" (a bucket) or "dir" (a folder)): got "ftp". Fix: set it with `pulumi config set --path \'rollout:backup.copies[0].kind\' <value>`.',
+      ],
+    },
+    {
+      name: "an endpoint that is not a URL",
+      backup: { copies: [{ kind: "s3", endpoint: "localhost:9000", region: "r", bucket: "b-1" }] },
+      secrets: withS3Keys,
+      expect: [
+        "rollout:backup.copies[0].endpoint is invalid (Invalid URL): got \"localhost:9000\". Fix: set it with `pulumi config set --path 'rollout:backup.copies[0].endpoint' <value>`.",
+      ],
+    },
+  ];
+  for (const c of cases) {
+    it(`refuses ${c.name}`, () => {
+      assert.deepEqual(problemsOf(withBackup(c.backup), c.secrets ?? base), c.expect);
+    });
+  }
+});
+
+describe("copiesToRemove", () => {
+  const names = [
+    "prod_1.0.0_20260101T100000Z.dump",
+    "prod_1.1.0_20260102T100000Z.dump",
+    "prod_1.2.0_20260103T100000Z.dump",
+    "prod_1.3.0_20260104T100000Z.dump",
+    "prod_1.3.0_20260104T100000Z.dump.sha256",
+    "staging_1.0.0_20250101T100000Z.dump",
+    "notes.txt",
+  ];
+  const cases: { name: string; keep: number; protect: string[]; expect: string[] }[] = [
+    { name: "keep 0 keeps all", keep: 0, protect: [], expect: [] },
+    {
+      name: "keep 2 removes the oldest two, oldest first",
+      keep: 2,
+      protect: [],
+      expect: ["prod_1.0.0_20260101T100000Z.dump", "prod_1.1.0_20260102T100000Z.dump"],
+    },
+    {
+      name: "a protected name survives whatever its age",
+      keep: 2,
+      protect: ["prod_1.0.0_20260101T100000Z.dump"],
+      expect: ["prod_1.1.0_20260102T100000Z.dump"],
+    },
+    { name: "more kept than there are", keep: 10, protect: [], expect: [] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      // Other stacks' copies, sidecars and foreign files are never in the list.
+      assert.deepEqual(copiesToRemove(names, "prod", c.keep, c.protect), c.expect);
+    });
+  }
+  it("refuses a keep that is not a whole number", () => {
+    assert.throws(
+      () => copiesToRemove(names, "prod", 1.5, []),
+      /copy retention keep=1.5 is not a whole number/,
+    );
+  });
+});
