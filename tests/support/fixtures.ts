@@ -1,6 +1,8 @@
 import yaml from "js-yaml";
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { ConfigError, loadConfig } from "../../config";
 
 /** The repository root. */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -101,4 +103,15 @@ export function readStackFile(stack: string): { plain: Record<string, unknown>; 
     else plain[key] = value;
   }
   return { plain, secure };
+}
+
+/** The problems loadConfig names for a config it must refuse; fails the test when it accepts it. */
+export function configProblems(raw: Record<string, unknown>, secrets: Record<string, boolean>): string[] {
+  try {
+    loadConfig("dev", raw, secrets);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail("expected the config to be rejected");
 }

@@ -2,9 +2,9 @@
 // place, table-driven over file names.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, loadConfig } from "../../config";
+import { loadConfig } from "../../config";
 import { copiesToRemove } from "../../engines/backup";
-import { minimalRawConfig } from "../support/fixtures";
+import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const base = { databasePassword: true, appDatabasePassword: true };
 const withS3Keys = { ...base, s3AccessKey: true, s3SecretKey: true };
@@ -12,15 +12,7 @@ const withS3Keys = { ...base, s3AccessKey: true, s3SecretKey: true };
 const withBackup = (backup: Record<string, unknown>) =>
   minimalRawConfig({ backup: { dir: "backups", ...backup } });
 
-function problemsOf(raw: Record<string, unknown>, secrets: Record<string, boolean>): string[] {
-  try {
-    loadConfig("dev", raw, secrets);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail("expected the config to be rejected");
-}
+const problemsOf = configProblems;
 
 describe("backup.copies config", () => {
   it("a stack without copies has none and needs only its local file", () => {

@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, imageTag, loadConfig } from "../../config";
-import { minimalRawConfig } from "../support/fixtures";
+import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const allSecrets = { databasePassword: true, appDatabasePassword: true };
 
-function problemsOf(raw: Record<string, unknown>, secrets: Record<string, boolean> = allSecrets): string[] {
-  try {
-    loadConfig("dev", raw, secrets);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail("expected the config to be rejected");
-}
+const problemsOf = (raw: Record<string, unknown>, secrets: Record<string, boolean> = allSecrets) =>
+  configProblems(raw, secrets);
 
 describe("loadConfig", () => {
   it("accepts the sample config and fills defaults", () => {
