@@ -24,7 +24,7 @@ import {
 } from "../engines/migrations";
 import { withClient, type PgConnection } from "../engines/postgres";
 import type { Progress } from "../engines/progress";
-import { engineProgress, urnOf } from "./progress";
+import { urnOf, withEngineProgress } from "./progress";
 import { canonical, plain } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
 import { DYNAMIC_MODULE, STEPS } from "./tokens";
@@ -304,26 +304,19 @@ function migrationsToRun(inputs: SchemaInputs): Migration[] {
   return files;
 }
 
-async function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
-  const { plan: _plan, showPlan: _show, pending: _pending, ...kept } = inputs;
-  void [_plan, _show, _pending];
-  const migrations = migrationsToRun(inputs);
-  const progress = engineProgress(inputs.progressUrn);
-  try {
-    return await runWith(inputs, kept, migrations, stateApplied, progress.line);
-  } finally {
-    await progress.flush();
-  }
+function run(inputs: SchemaInputs, stateApplied: AppliedMigration[]): Promise<SchemaOutputs> {
+  return withEngineProgress(inputs.progressUrn, (log) => migrateLogged(inputs, stateApplied, log));
 }
 
-async function runWith(
+async function migrateLogged(
   inputs: SchemaInputs,
-  kept: Omit<SchemaInputs, "plan" | "showPlan" | "pending">,
-  migrations: Migration[],
   stateApplied: AppliedMigration[],
   log: Progress,
 ): Promise<SchemaOutputs> {
   const startedAt = new Date().toISOString();
+  const { plan: _plan, showPlan: _show, pending: _pending, ...kept } = inputs;
+  void [_plan, _show, _pending];
+  const migrations = migrationsToRun(inputs);
   const options = {
     log,
     connection: inputs.connection,

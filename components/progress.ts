@@ -55,3 +55,16 @@ export function engineProgress(urn: unknown, address: string | undefined = proce
 export function urnOf(resource: pulumi.Resource | undefined): pulumi.Output<string> | undefined {
   return resource && pulumi.output(new Promise<string>((resolve) => resource.urn.apply(resolve)));
 }
+
+/** Runs `work` with lines to the engine's log under `urn`, and waits for them before it returns. */
+export async function withEngineProgress<T>(
+  urn: unknown,
+  work: (progress: Progress) => Promise<T>,
+): Promise<T> {
+  const progress = engineProgress(urn);
+  try {
+    return await work(progress.line);
+  } finally {
+    await progress.flush();
+  }
+}

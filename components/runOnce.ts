@@ -3,7 +3,7 @@
 // (a check, a backup, a notification). It runs during `up` only; preview never calls create.
 import * as pulumi from "@pulumi/pulumi";
 import type { Progress } from "../engines/progress";
-import { engineProgress, urnOf } from "./progress";
+import { urnOf, withEngineProgress } from "./progress";
 import { DYNAMIC_MODULE, type RunNames, type StepNames } from "./tokens";
 
 /** What a run records besides its inputs. */
@@ -54,13 +54,8 @@ export function runOnceProvider<I extends Record<string, unknown>, R>(
 ): pulumi.dynamic.ResourceProvider<I, I & RunRecord<R>> {
   const timed = async (inputs: I): Promise<I & RunRecord<R>> => {
     const startedAt = new Date().toISOString();
-    const progress = engineProgress(inputs.progressUrn);
-    try {
-      const result = await run(inputs, progress.line);
-      return plain({ ...inputs, result, startedAt, finishedAt: new Date().toISOString() });
-    } finally {
-      await progress.flush();
-    }
+    const result = await withEngineProgress(inputs.progressUrn, (progress) => run(inputs, progress));
+    return plain({ ...inputs, result, startedAt, finishedAt: new Date().toISOString() });
   };
   return {
     async diff(_id, olds, news) {

@@ -11,13 +11,14 @@ export const quiet: Progress = () => undefined;
  * A progress that passes on at most one line per `intervalMs` (the first always), for steps that
  * could say something every few milliseconds (a soak's probes, a gate's attempts).
  */
-export function throttled(progress: Progress, intervalMs: number): Progress {
+export function throttled(progress: Progress, intervalMs: number): (line: string | (() => string)) => void {
   let last = -Infinity;
   return (line) => {
     const now = performance.now();
     if (now - last < intervalMs) return;
     last = now;
-    progress(line);
+    // A line given as a function is worked out only when it is passed on (a p95 sorts every sample).
+    progress(typeof line === "function" ? line() : line);
   };
 }
 

@@ -72,7 +72,8 @@ export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promi
     }
     latencies.push(Math.round(performance.now() - probeStarted));
     report(
-      `soak: ${Math.round((performance.now() - started) / 1000)} s of ${spec.durationSeconds} s, ` +
+      () =>
+        `soak: ${Math.round((performance.now() - started) / 1000)} s of ${spec.durationSeconds} s, ` +
         `${latencies.length} probes, ${errors} errors (${((errors / latencies.length) * 100).toFixed(1)} %), ` +
         `p95 ${percentile(latencies, 95)} ms so far`,
     );
