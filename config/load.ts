@@ -87,6 +87,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
     refer(copy.accessKeySecret, `rollout:backup.copies[${i}].accessKeySecret`);
     refer(copy.secretKeySecret, `rollout:backup.copies[${i}].secretKeySecret`);
   });
+  config.commands.forEach((command, i) => {
+    for (const [env, key] of Object.entries(command.secretEnv))
+      refer(key, `rollout:commands[${i}].secretEnv.${env}`);
+    if (command.sshKeySecret) refer(command.sshKeySecret, `rollout:commands[${i}].sshKeySecret`);
+  });
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(
       `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,

@@ -1,6 +1,7 @@
 // The shape of stack config and the single home of its defaults: every optional setting's default
 // is written here and nowhere else (engines take their values as required arguments). Pure.
 import { z } from "zod";
+import { COMMAND_POINTS, parseCommandHost, patternProblem } from "../engines/commands";
 import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
 import { SSL_MODES } from "../engines/postgres";
 
@@ -393,6 +394,108 @@ const rollbackSchema = z
   })
   .strict();
 
+/** A command line: a string run with `/bin/sh -c`, or an argv array run without a shell. */
+const commandLine = z.union(
+  [
+    z.string().min(1),
+    z
+      .array(z.string())
+      .min(1, 'an argv array needs at least the program, e.g. ["npx", "prisma", "generate"]'),
+  ],
+  {
+    error:
+      'must be a command string (run with /bin/sh -c) or an argv array such as ["npx", "prisma", "generate"]',
+  },
+);
+/** A regular expression, tested against each line of a command's output. */
+const linePattern = z.string().superRefine((pattern, ctx) => {
+  const problem = patternProblem(pattern);
+  if (problem)
+    ctx.addIssue({ code: "custom", message: `is not a regular expression (${problem})`, input: pattern });
+});
+
+/**
+ * A command run at a named point of the rollout, here or over SSH (pm2, systemd, prisma, alembic,
+ * a frontend build). A failure stops the phases after it, like any failed step.
+ */
+const commandSchema = z
+  .object({
+    name,
+    /** Where in the rollout: after maintenance on and before the backup, after the schema, after the containers, after the checks and smoke tests. */
+    at: z.enum(COMMAND_POINTS),
+    run: commandLine,
+    /** Folder to run in, on the host it runs on (relative paths here resolve against the project). */
+    cwd: z.string().min(1).optional(),
+    env: z.record(envName, z.string()).default({}),
+    /** Env variables filled from secret config keys: env name -> secret key name. */
+    secretEnv: z.record(envName, z.string().min(1)).default({}),
+    /** `local`, or `ssh://user@host[:port]` to run it over SSH with the system ssh client. */
+    host: z.string().default("local"),
+    /** Over SSH: the secret config key holding the private key (OpenSSH format). */
+    sshKeySecret: z.string().min(1).optional(),
+    /** Over SSH: a known_hosts file (relative to the project) holding the host's key, checked strictly. */
+    knownHosts: z.string().min(1).optional(),
+    timeoutSeconds: z.number().positive().max(86_400).default(300),
+    expectExit: z.number().int().min(0).max(255).default(0),
+    /** Regular expressions that must each match some line of the output. */
+    outputMustContain: z.array(linePattern).default([]),
+    /** Regular expressions that no line of the output may match. */
+    outputMustNotContain: z.array(linePattern).default([]),
+    /** Run when the step leaves the stack's config (a rollback to a release without it, or removed). */
+    revert: commandLine.optional(),
+    /** `everyRelease`: each new release (and rollback) runs it; `onChange`: only a change of the step itself. */
+    runsWhen: z.enum(["everyRelease", "onChange"]).default("everyRelease"),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const host = parseCommandHost(c.host, c.knownHosts);
+    const issue = (field: string, message: string, input: unknown) =>
+      ctx.addIssue({ code: "custom", path: [field], message, input });
+    if (!host) {
+      issue("host", 'must be "local" or "ssh://user@host:port" (port 22 when left out)', c.host);
+    } else if (host.kind === "local") {
+      if (c.sshKeySecret !== undefined)
+        issue(
+          "sshKeySecret",
+          'is only for a command over SSH; remove it or set host to "ssh://user@host:port"',
+          c.sshKeySecret,
+        );
+      if (c.knownHosts !== undefined)
+        issue(
+          "knownHosts",
+          'is only for a command over SSH; remove it or set host to "ssh://user@host:port"',
+          c.knownHosts,
+        );
+    } else if (c.knownHosts === undefined) {
+      issue(
+        "knownHosts",
+        "is required for a command over SSH: a known_hosts file with the host's key (ssh-keyscan -p PORT HOST, checked by hand)",
+        undefined,
+      );
+    }
+  })
+  .transform((c) => ({
+    ...c,
+    sshKeySecret: c.host === "local" ? undefined : (c.sshKeySecret ?? "sshKey"),
+  }));
+
+const commandsSchema = z
+  .array(commandSchema)
+  .default([])
+  .superRefine((commands, ctx) => {
+    const seen = new Set<string>();
+    commands.forEach((c, i) => {
+      if (seen.has(c.name))
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "name"],
+          input: c.name,
+          message: "is used by another command; each command needs its own name",
+        });
+      seen.add(c.name);
+    });
+  });
+
 /** Schema of every non-secret config key, by key name without the namespace. */
 export const configSchema = z.object({
   release: releaseSchema,
@@ -425,6 +528,8 @@ export const configSchema = z.object({
   sqlChecks: z.array(sqlCheckSchema).default([]),
   smokeTests: z.array(smokeTestSchema).default([]),
   soak: soakSchema.optional(),
+  /** Commands run at named points of the rollout, here or over SSH. */
+  commands: commandsSchema,
   report: reportSchema.default({ dir: "reports/{stack}" }),
   rollback: rollbackSchema.optional(),
 });
@@ -438,6 +543,7 @@ export const OPTIONAL_SECRET_KEYS = [
   "smokePassword",
   "s3AccessKey",
   "s3SecretKey",
+  "sshKey",
 ] as const;
 export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
@@ -450,6 +556,7 @@ export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
+export type CommandConfig = RolloutConfig["commands"][number];
 export type BackupCopyConfig = NonNullable<RolloutConfig["backup"]>["copies"][number];
 
 /** A 64-hex sha256 digest at the end of an image reference. */
