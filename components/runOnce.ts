@@ -46,11 +46,14 @@ export function plain<T>(value: T): T {
 }
 
 /**
- * A provider that calls `run` on create and on any input change. Nothing is undone on delete.
- * `run` may report progress: its lines show under the step while it runs.
+ * A provider that calls `run` on create and on any input change. Nothing is undone on delete
+ * unless `undo` is given: it gets the recorded inputs when the step leaves the stack (a failure
+ * fails the update and keeps the step, so the next update tries again).
+ * `run` and `undo` may report progress: their lines show under the step while they run.
  */
 export function runOnceProvider<I extends Record<string, unknown>, R>(
   run: (inputs: I, progress: Progress) => Promise<R>,
+  undo?: (recorded: I & RunRecord<R>, progress: Progress) => Promise<void>,
 ): pulumi.dynamic.ResourceProvider<I, I & RunRecord<R>> {
   const timed = async (inputs: I): Promise<I & RunRecord<R>> => {
     const startedAt = new Date().toISOString();
@@ -73,8 +76,10 @@ export function runOnceProvider<I extends Record<string, unknown>, R>(
     async read(id, props) {
       return { id, props };
     },
-    async delete() {
-      // A run leaves nothing to remove (backups in particular are never deleted by a replace).
+    async delete(_id, props) {
+      // A run leaves nothing to remove (backups in particular are never deleted by a replace),
+      // unless the step says how it is undone.
+      if (undo) await withEngineProgress(props.progressUrn, (progress) => undo(props, progress));
     },
   };
 }

@@ -3,6 +3,13 @@
 // only; preview never runs one). The work itself is engine code; a row only names it.
 import * as pulumi from "@pulumi/pulumi";
 import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "../engines/checks/http";
+import {
+  runCommand,
+  type CommandLine,
+  type CommandResult,
+  type CommandSecrets,
+  type CommandSpec,
+} from "../engines/commands";
 import { restoreUnderMigrationLock, type LockedRestoreOptions, type RestoreResult } from "../engines/backup";
 import {
   runPreflight,
@@ -23,7 +30,7 @@ import { sendNotification, type DeliveryResult, type Notification } from "../eng
 import type { PgConnection } from "../engines/postgres";
 import type { Progress } from "../engines/progress";
 import { writeReportFiles, type ReportFilesResult, type RolloutReport } from "../engines/report";
-import { RunOnceComponent, runOnceProvider } from "./runOnce";
+import { RunOnceComponent, runOnceProvider, type RunRecord } from "./runOnce";
 import { STEPS, type StepNames } from "./tokens";
 
 /** A PostgreSQL connection whose values may come from resources or secrets (the password). */
@@ -54,9 +61,12 @@ function step<A extends object, R>(
   names: StepNames,
   run: (inputs: A, progress: Progress) => Promise<R>,
   after?: (result: R, component: pulumi.Resource) => void,
+  undo?: (recorded: A & RunRecord<R>, progress: Progress) => Promise<void>,
 ): StepClass<A, R> {
   const provider = runOnceProvider(
     run as (inputs: Record<string, unknown>, progress: Progress) => Promise<R>,
+    undo as
+      ((recorded: Record<string, unknown> & RunRecord<R>, progress: Progress) => Promise<void>) | undefined,
   );
   return class extends RunOnceComponent<R> {
     constructor(name: string, args: A, opts?: pulumi.ComponentResourceOptions) {
@@ -175,6 +185,32 @@ export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.re
   restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
 );
 export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;
+
+export interface CommandStepArgs {
+  /** What to run, where, and what it must give; no secret in it. */
+  readonly spec: CommandSpec;
+  /** Run when the step leaves the stack's config (a rollback to a release without it), with the same host, env and timeout. */
+  readonly revert?: CommandLine;
+  /** Secret: the secret env values and the SSH private key. */
+  readonly secrets: pulumi.Input<CommandSecrets>;
+  /** Values whose change runs it again (none for a step that runs only when it changes itself). */
+  readonly triggers: Triggers;
+}
+/**
+ * A command run at its point of the rollout, here or over SSH; a failure stops the phases after it.
+ * When the step leaves the stack's config, its recorded revert command runs (deletes come at the
+ * end of an update, so after the containers of the release rolled back to are running).
+ */
+export const CommandStep = step<CommandStepArgs, CommandResult>(
+  STEPS.command,
+  async (i, progress) => runCommand(i.spec, i.secrets as CommandSecrets, progress),
+  undefined,
+  async (recorded, progress) => {
+    if (recorded.revert === undefined) return;
+    await runCommand(recorded.spec, recorded.secrets as CommandSecrets, progress, "revert", recorded.revert);
+  },
+);
+export type CommandStep = InstanceType<typeof CommandStep>;
 
 export interface ReportFilesArgs {
   /** The stack's report folder, absolute. */

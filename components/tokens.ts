@@ -33,6 +33,7 @@ export const STEPS = {
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
+  command: { token: "rollout:commands:Command", dynamicType: "Command", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },
   reportFiles: { token: "rollout:report:ReportFiles", dynamicType: "ReportFiles", suffix: "write" },
 } as const satisfies Record<string, RunNames & { token?: string }>;

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import {
   Announcement,
+  CommandStep,
   ContainerRelease,
   DatabaseBackup,
   DatabaseObjects,
@@ -101,6 +102,10 @@ export class Rollout extends pulumi.ComponentResource {
       w.maintenance("on", [digest]),
       TIMED,
     );
+    const early = w.earlyTriggers(preflight, maintenanceOn);
+    const beforeBackup = run.group("commands before the backup", {
+      commands: each(CommandStep, "command", w.commands("beforeBackup", early)),
+    });
     const backup = run.optional("backup", DatabaseBackup, "backup", w.backup(), TIMED);
     if (config.migrations?.rehearse && !backup) {
       throw new pulumi.ResourceError(
@@ -119,6 +124,9 @@ export class Rollout extends pulumi.ComponentResource {
       ),
       TIMED,
     );
+    const afterSchema = run.group("commands after the schema", {
+      commands: each(CommandStep, "command", w.commands("afterSchema", early)),
+    });
     const database = run.phase("database objects", DatabaseObjects, "db", w.databaseObjects());
     const containers = run.phase(
       "containers",
@@ -127,11 +135,17 @@ export class Rollout extends pulumi.ComponentResource {
       w.containerRelease(database.appRoleName, sourceHash),
     );
     const triggers = w.triggers(containers, preflight, maintenanceOn);
+    const afterServices = run.group("commands after the containers", {
+      commands: each(CommandStep, "command", w.commands("afterServices", triggers)),
+    });
     const checks = run.group("checks", {
       http: each(HealthCheck, "check", w.healthChecks(triggers)),
       sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
     });
     const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", w.smokeTests(triggers)) });
+    const afterChecks = run.group("commands after the checks", {
+      commands: each(CommandStep, "command", w.commands("afterChecks", triggers)),
+    });
     const maintenanceOff = run.optional(
       "maintenance off",
       MaintenanceMode,
@@ -185,6 +199,7 @@ export class Rollout extends pulumi.ComponentResource {
       sqlChecks: checks.sql,
       smokeTests: smoke.tests,
       soak,
+      commands: [beforeBackup, afterSchema, afterServices, afterChecks].flatMap((g) => g.commands),
       marker,
       timed: run.timed,
     });

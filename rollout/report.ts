@@ -3,6 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type {
   Announcement,
+  CommandStep,
   ContainerRelease,
   DatabaseBackup,
   DatabaseRestore,
@@ -18,6 +19,7 @@ import type {
 } from "../components";
 import type { RolloutConfig } from "../config";
 import type { BackupResult, CopyResult } from "../engines/backup";
+import type { CommandResult } from "../engines/commands";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
@@ -29,6 +31,7 @@ import type { DeliveryResult, NoticeFact } from "../engines/notify";
 import {
   backupReport,
   checkReports,
+  commandReports,
   noticeFacts,
   schemaReport,
   smokeReports,
@@ -125,6 +128,8 @@ export interface ReportSources {
   readonly sqlChecks: readonly SqlCheck[];
   readonly smokeTests: readonly SmokeTest[];
   readonly soak?: Soak;
+  /** Every command step, in the order they run. */
+  readonly commands: readonly CommandStep[];
   readonly marker: ReleaseMarker;
   /** The phases timed by the sequence, in order. */
   readonly timed: readonly { readonly phase: string; readonly step: TimedStep }[];
@@ -156,6 +161,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
     smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
     soak: opt(p.soak?.result),
+    commands: pulumi.all(p.commands.map((c) => c.result)),
     previous: p.marker.previous,
     phaseTimes,
     lastCheck,
@@ -227,6 +233,10 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       checks: checkReports(http, sql),
       smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
+      commands: commandReports(
+        r.commands as CommandResult[],
+        Object.fromEntries(config.commands.map((c) => [c.name, c.at])),
+      ),
       phases,
     };
   });

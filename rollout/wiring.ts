@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import type {
   AnnouncementArgs,
+  CommandStepArgs,
   ContainerRelease,
   ContainerReleaseArgs,
   DatabaseBackupArgs,
@@ -27,6 +28,12 @@ import type {
 import { imageTag, type RolloutConfig, type SecretKey } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { SmokeTestSpec } from "../engines/checks/smoke";
+import {
+  parseCommandHost,
+  type CommandHost,
+  type CommandPoint,
+  type CommandSecrets,
+} from "../engines/commands";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 import type { NoticeFact } from "../engines/notify";
@@ -298,6 +305,77 @@ export class Wiring {
       preflight.finishedAt,
       maintenanceOn ? maintenanceOn.finishedAt : pulumi.output("no maintenance"),
     ];
+  }
+
+  /**
+   * What makes a command before the containers run again: the release digest and the runs of
+   * preflight and maintenance on (the containers, which the later points also key on, come after).
+   */
+  earlyTriggers(preflight: Preflight, maintenanceOn: MaintenanceMode | undefined): Triggers {
+    return [
+      pulumi.output(this.ctx.digest),
+      preflight.finishedAt,
+      maintenanceOn ? maintenanceOn.finishedAt : pulumi.output("no maintenance"),
+    ];
+  }
+
+  /**
+   * The command steps at one point, in config order. `everyRelease` steps key on `triggers`;
+   * `onChange` steps on nothing but their own config. Secret env values and the SSH key travel as
+   * one secret; relative folders and known_hosts files resolve against the project.
+   */
+  commands(at: CommandPoint, triggers: Triggers): { name: string; args: CommandStepArgs }[] {
+    const { config, projectDir, secret } = this.ctx;
+    return config.commands
+      .filter((c) => c.at === at)
+      .map((c) => {
+        // The schema has checked the host.
+        const host = parseCommandHost(
+          c.host,
+          c.knownHosts && path.resolve(projectDir, c.knownHosts),
+        ) as CommandHost;
+        const secretEnv = Object.entries(c.secretEnv);
+        const secrets: pulumi.Input<CommandSecrets> =
+          secretEnv.length === 0 && !c.sshKeySecret
+            ? { env: {} }
+            : pulumi.secret(
+                pulumi
+                  .all([
+                    pulumi.all(
+                      secretEnv.map(([env, key]) => secret(key as SecretKey).apply((v) => [env, v] as const)),
+                    ),
+                    c.sshKeySecret ? secret(c.sshKeySecret as SecretKey) : pulumi.output(undefined),
+                  ])
+                  .apply(([pairs, privateKey]) => ({
+                    env: Object.fromEntries(pairs),
+                    ...(privateKey === undefined ? {} : { privateKey }),
+                  })),
+              );
+        return {
+          name: c.name,
+          args: {
+            spec: {
+              name: c.name,
+              run: c.run,
+              cwd:
+                c.cwd === undefined
+                  ? undefined
+                  : host.kind === "local"
+                    ? path.resolve(projectDir, c.cwd)
+                    : c.cwd,
+              env: c.env,
+              host,
+              timeoutSeconds: c.timeoutSeconds,
+              expectExit: c.expectExit,
+              outputMustContain: c.outputMustContain,
+              outputMustNotContain: c.outputMustNotContain,
+            },
+            ...(c.revert === undefined ? {} : { revert: c.revert }),
+            secrets,
+            triggers: c.runsWhen === "everyRelease" ? triggers : [],
+          },
+        };
+      });
   }
 
   /** One HTTP check a config entry, `{version}` expanded. */

@@ -1,6 +1,7 @@
 // The parts of the report built from the steps' recorded results: by the program (rollout/report.ts)
 // from outputs, and by the deploy commands (deploy/state.ts) from exported state. Pure.
 import type { BackupResult, CopyResult } from "../backup";
+import type { CommandPoint, CommandResult } from "../commands";
 import type { HttpCheckResult } from "../checks/http";
 import type { SmokeTestResult } from "../checks/smoke";
 import type { SqlCheckResult } from "../checks/sql";
@@ -77,5 +78,24 @@ export function smokeReports(smoke: readonly SmokeTestResult[]): RolloutReport["
   return smoke.map((t) => ({
     name: t.name,
     steps: t.steps.map((s) => ({ name: s.name, status: s.status, latencyMs: s.latencyMs })),
+  }));
+}
+
+/** The command steps' results for the report, each with the point it ran at. */
+export function commandReports(
+  results: readonly CommandResult[],
+  points: Readonly<Record<string, CommandPoint>>,
+): RolloutReport["commands"] {
+  return results.map((c) => ({
+    name: c.name,
+    at: points[c.name],
+    host: c.host,
+    exitCode: c.exitCode,
+    seconds: c.durationMs / 1000,
+    finishedAt: c.finishedAt,
+    outputLines: c.outputLines,
+    outputTail: c.outputTail,
+    matched: c.matched,
+    absent: c.absent,
   }));
 }

@@ -22,6 +22,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d232a; back
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8px; }
 .facts { color: #46505a; margin: 0 0 12px; } .facts span { margin-right: 16px; }
 code { font: 12px ui-monospace, monospace; background: #f1f3f5; padding: 1px 4px; border-radius: 3px; overflow-wrap: anywhere; }
+pre { font: 12px ui-monospace, monospace; background: #f1f3f5; padding: 8px; border-radius: 3px; overflow-x: auto; max-width: 960px; }
 table { border-collapse: collapse; margin: 4px 0 8px; } th, td { border: 1px solid #d8dde2; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f5f7f9; } .passed { color: #17803d; } .failed { color: #b42318; }
 .timeline { list-style: none; padding: 0; margin: 0; max-width: 960px; }
@@ -177,6 +178,32 @@ function checks(r: RolloutReport): string {
   return parts.join("\n");
 }
 
+function commands(r: RolloutReport): string {
+  if (r.commands.length === 0) return "";
+  const table = tableHtml(
+    ["command", "at", "host", "exit", "took", "output lines", "patterns"],
+    r.commands.map((c) => [
+      code(c.name),
+      esc(c.at),
+      esc(c.host),
+      esc(c.exitCode),
+      esc(formatSeconds(c.seconds)),
+      esc(c.outputLines),
+      esc(
+        [...c.matched.map((p) => `has /${p}/`), ...c.absent.map((p) => `lacks /${p}/`)].join(", ") || "none",
+      ),
+    ]),
+    "commands",
+  );
+  const tails = r.commands
+    .filter((c) => c.outputTail.length > 0)
+    .map(
+      (c) =>
+        `<p>Last output of ${code(c.name)}:</p>\n<pre data-command="${esc(c.name)}">${esc(c.outputTail.join("\n"))}</pre>`,
+    );
+  return `<h2>Commands</h2>\n${[table, ...tails].join("\n")}`;
+}
+
 /** The whole report as a self-contained HTML page. */
 export function reportHtml(r: RolloutReport): string {
   const { release } = r;
@@ -209,6 +236,7 @@ ${migrations(r)}
 ${images(r)}
 <h2>Checks</h2>
 ${checks(r)}
+${commands(r)}
 <h2>Phases</h2>
 ${tableHtml(
   ["phase", "started (UTC)", "finished (UTC)", "took"],

@@ -140,6 +140,41 @@ function checks(r: RolloutReport): string[] {
   return lines;
 }
 
+/** A fenced code block whose fence no line of `lines` can close. */
+function codeBlock(lines: readonly string[]): string[] {
+  const longest = Math.max(
+    0,
+    ...lines.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((m) => m.length))),
+  );
+  const fence = "`".repeat(Math.max(3, longest + 1));
+  return [fence, ...lines, fence];
+}
+
+function commands(r: RolloutReport): string[] {
+  if (r.commands.length === 0) return [];
+  const lines = [
+    "## Commands",
+    "",
+    ...table(
+      ["command", "at", "host", "exit", "took", "output lines", "patterns"],
+      r.commands.map((c) => [
+        c.name,
+        c.at,
+        c.host,
+        c.exitCode,
+        formatSeconds(c.seconds),
+        c.outputLines,
+        [...c.matched.map((p) => `has /${p}/`), ...c.absent.map((p) => `lacks /${p}/`)].join(", ") || "none",
+      ]),
+    ),
+  ];
+  for (const c of r.commands) {
+    if (c.outputTail.length === 0) continue;
+    lines.push("", `Last output of ${text(c.name)}:`, "", ...codeBlock(c.outputTail));
+  }
+  return lines;
+}
+
 function phases(r: RolloutReport): string[] {
   const span = phaseSpan(r.phases);
   return [
@@ -171,6 +206,9 @@ export function reportMarkdown(r: RolloutReport): string {
       ...(b.restored ? [`- Restored ${b.restored.tablesRestored} tables from ${text(b.restored.path)}`] : []),
     );
   }
-  for (const section of [gates, backup, migrations, images, checks, phases]) lines.push("", ...section(r));
+  for (const section of [gates, backup, migrations, images, checks, commands, phases]) {
+    const part = section(r);
+    if (part.length > 0) lines.push("", ...part);
+  }
   return `${lines.join("\n")}\n`;
 }

@@ -2,6 +2,7 @@
 // long each phase took. The graph builds it (rollout/report.ts); the renderers and the notices read
 // it. Pure data, so the report files can be written inside a dynamic provider.
 import type { CopyResult, LeftoverCleanup } from "../backup";
+import type { CommandPoint } from "../commands";
 import type { PreflightResult } from "../checks/preflight";
 import type { SoakResult } from "../checks/soak";
 import type { WindowVerdict } from "../gates/maintenanceWindow";
@@ -26,6 +27,22 @@ export interface CheckReport {
   readonly observed: string;
   readonly latencyMs: number;
   readonly attempts: number;
+}
+
+/** One command step: where it ran, what it gave and the last lines of its output (scrubbed of secrets). */
+export interface CommandReport {
+  readonly name: string;
+  readonly at: CommandPoint;
+  /** `local` or `ssh://user@host:port`. */
+  readonly host: string;
+  readonly exitCode: number;
+  readonly seconds: number;
+  readonly finishedAt: string;
+  readonly outputLines: number;
+  readonly outputTail: readonly string[];
+  /** Patterns that matched a line (outputMustContain) and that matched none (outputMustNotContain). */
+  readonly matched: readonly string[];
+  readonly absent: readonly string[];
 }
 
 /** The rollout report: what was released, what gated it, and how long each part took. */
@@ -79,5 +96,7 @@ export interface RolloutReport {
     readonly steps: { name: string; status: number; latencyMs: number }[];
   }[];
   readonly soak: SoakResult | null;
+  /** The command steps in the order they ran (by point, then config order). */
+  readonly commands: readonly CommandReport[];
   readonly phases: PhaseTiming[];
 }

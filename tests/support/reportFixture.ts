@@ -100,6 +100,20 @@ export function fixtureReport(): RolloutReport {
       maxMs: 6,
       durationMs: 5000,
     },
+    commands: [
+      {
+        name: "pm2-status",
+        at: "afterServices",
+        host: "ssh://deploy@10.0.0.5:22",
+        exitCode: 0,
+        seconds: 0.4,
+        finishedAt: at(4.4),
+        outputLines: 2,
+        outputTail: ["app online", `\`\`\` ${HOSTILE}`],
+        matched: ["online"],
+        absent: ["errored"],
+      },
+    ],
     phases: [
       phase("preflight", 0, 0.1),
       phase("maintenance on", 0.1, 0.2),

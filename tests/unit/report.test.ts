@@ -34,6 +34,7 @@ describe("reportMarkdown", () => {
       "## Migrations",
       "## Images",
       "## Checks",
+      "## Commands",
       "## Phases",
     ]);
   });
@@ -73,8 +74,10 @@ describe("reportMarkdown", () => {
   });
 
   it("escapes markup in values, so a value cannot add a column, a link or HTML", () => {
-    assert.ok(!md.includes("<script>"), "raw HTML passed through");
-    assert.ok(!md.includes("[link](http"), "a raw link passed through");
+    // A command's output is shown as it was in a fenced code block, where Markdown renders nothing.
+    const prose = md.replace(/^(`{3,})\n[\s\S]*?\n\1$/gm, "");
+    assert.ok(!prose.includes("<script>"), "raw HTML passed through");
+    assert.ok(!prose.includes("[link](http"), "a raw link passed through");
     const row = md.split("\n").find((l) => l.startsWith("| odd-value |"));
     assert.ok(row, md);
     // Seven columns: the `|` inside the value is escaped.
@@ -424,5 +427,31 @@ describe("backup copies in the report", () => {
     const html = reportHtml(withCopies);
     assert.match(html, /<ul id="backup-copies"><li>s3:\/\/bucket\/db\/ <code>prod\/a\.dump<\/code>/);
     assert.ok(!reportMarkdown(report).includes("Copies:"), "no copies, no list");
+  });
+});
+
+describe("command steps in the report", () => {
+  it("lists each command with its point, host, exit code and patterns, and its last output in a block it cannot close", () => {
+    const text = reportMarkdown(report);
+    assert.match(
+      text,
+      /^\| pm2-status \| afterServices \| ssh:\/\/deploy@10\.0\.0\.5:22 \| 0 \| 0\.4 s \| 2 \| has \/online\/, lacks \/errored\/ \|$/m,
+    );
+    const block = /Last output of pm2-status:\n\n(`{3,})\napp online\n(.*)\n\1\n/.exec(text);
+    assert.ok(block, text);
+    assert.ok(block[1].length > 3, "the fence is longer than the backticks in the output");
+    assert.equal(block[2], `\`\`\` ${HOSTILE}`);
+  });
+
+  it("shows the output tail as escaped text in the page", () => {
+    const html = reportHtml(report);
+    assert.match(html, /<table id="commands">/);
+    assert.ok(html.includes(`<pre data-command="pm2-status">app online\n\`\`\` ${esc(HOSTILE)}</pre>`));
+  });
+
+  it("leaves the section out when the stack has no commands", () => {
+    const text = reportMarkdown({ ...report, commands: [] });
+    assert.ok(!text.includes("## Commands"));
+    assert.ok(!reportHtml({ ...report, commands: [] }).includes("<h2>Commands</h2>"));
   });
 });
