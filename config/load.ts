@@ -90,7 +90,7 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   config.commands.forEach((command, i) => {
     for (const [env, key] of Object.entries(command.secretEnv))
       refer(key, `rollout:commands[${i}].secretEnv.${env}`);
-    if (command.sshKeySecret) refer(command.sshKeySecret, `rollout:commands[${i}].sshKeySecret`);
+    if (command.ssh?.keySecret) refer(command.ssh.keySecret, `rollout:commands[${i}].ssh.keySecret`);
   });
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(

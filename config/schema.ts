@@ -1,7 +1,7 @@
 // The shape of stack config and the single home of its defaults: every optional setting's default
 // is written here and nowhere else (engines take their values as required arguments). Pure.
 import { z } from "zod";
-import { COMMAND_POINTS, parseCommandHost, patternProblem } from "../engines/commands";
+import { COMMAND_POINTS, patternProblem } from "../engines/commands";
 import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
 import { SSL_MODES } from "../engines/postgres";
 
@@ -182,6 +182,58 @@ const keepBackups = z
     "must be 0 (keep all) or at least 2, so the backup taken before the current release outlives the next one",
   )
   .default(10);
+
+/**
+ * A host reached over SSH with the system OpenSSH client: key login only, the host's key checked
+ * against a pinned key or a known_hosts file (never trust-on-first-use). Shared by everything that
+ * runs on another host.
+ */
+export const sshTargetSchema = z
+  .object({
+    /** `user@host`, e.g. `deploy@10.0.0.5`. */
+    host: z
+      .string()
+      .regex(
+        /^[a-z_][a-z0-9_.-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]*$/,
+        'must be user@host, e.g. "deploy@10.0.0.5" or "root@backup.example.com"',
+      ),
+    port: port.default(22),
+    /** Name of the secret config key that holds the private key (OpenSSH or PEM text). */
+    keySecret: z.string().min(1).optional(),
+    /** Path of a private key file on the machine that runs the rollout, instead of `keySecret`. */
+    keyFile: z.string().min(1).optional(),
+    /** The host's public key, pinned: `ssh-ed25519 AAAA...` (from `ssh-keyscan` or the host's .pub). */
+    hostKey: z
+      .string()
+      .regex(
+        /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}$/,
+        'must be a public key line such as "ssh-ed25519 AAAAC3Nza..." (type and base64, no host name)',
+      )
+      .optional(),
+    /** A known_hosts file that lists the host, instead of `hostKey`. */
+    knownHostsFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** The problems of an SSH target that span its fields: one key source, one host key source. */
+function sshTargetIssues(t: z.output<typeof sshTargetSchema>, ctx: z.RefinementCtx): void {
+  if ((t.keySecret === undefined) === (t.keyFile === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      input: t,
+      message:
+        "give exactly one of keySecret (the name of a secret config key holding the private key, e.g. sshPrivateKey) or keyFile (a key file's path)",
+    });
+  }
+  if ((t.hostKey === undefined) === (t.knownHostsFile === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      input: t,
+      message:
+        "give exactly one of hostKey (the host's public key line, from `ssh-keyscan -p PORT HOST`) or knownHostsFile (a known_hosts file listing the host); the host's key is always checked",
+    });
+  }
+}
 
 /** Another place each verified backup is copied to, read back and verified there. */
 const backupCopySchema = z.discriminatedUnion(
@@ -429,12 +481,8 @@ const commandSchema = z
     env: z.record(envName, z.string()).default({}),
     /** Env variables filled from secret config keys: env name -> secret key name. */
     secretEnv: z.record(envName, z.string().min(1)).default({}),
-    /** `local`, or `ssh://user@host[:port]` to run it over SSH with the system ssh client. */
-    host: z.string().default("local"),
-    /** Over SSH: the secret config key holding the private key (OpenSSH format). */
-    sshKeySecret: z.string().min(1).optional(),
-    /** Over SSH: a known_hosts file (relative to the project) holding the host's key, checked strictly. */
-    knownHosts: z.string().min(1).optional(),
+    /** Run it on this host over SSH (the shared SSH target shape); without it, it runs here. */
+    ssh: sshTargetSchema.superRefine(sshTargetIssues).optional(),
     timeoutSeconds: z.number().positive().max(86_400).default(300),
     expectExit: z.number().int().min(0).max(255).default(0),
     /** Regular expressions that must each match some line of the output. */
@@ -446,38 +494,7 @@ const commandSchema = z
     /** `everyRelease`: each new release (and rollback) runs it; `onChange`: only a change of the step itself. */
     runsWhen: z.enum(["everyRelease", "onChange"]).default("everyRelease"),
   })
-  .strict()
-  .superRefine((c, ctx) => {
-    const host = parseCommandHost(c.host, c.knownHosts);
-    const issue = (field: string, message: string, input: unknown) =>
-      ctx.addIssue({ code: "custom", path: [field], message, input });
-    if (!host) {
-      issue("host", 'must be "local" or "ssh://user@host:port" (port 22 when left out)', c.host);
-    } else if (host.kind === "local") {
-      if (c.sshKeySecret !== undefined)
-        issue(
-          "sshKeySecret",
-          'is only for a command over SSH; remove it or set host to "ssh://user@host:port"',
-          c.sshKeySecret,
-        );
-      if (c.knownHosts !== undefined)
-        issue(
-          "knownHosts",
-          'is only for a command over SSH; remove it or set host to "ssh://user@host:port"',
-          c.knownHosts,
-        );
-    } else if (c.knownHosts === undefined) {
-      issue(
-        "knownHosts",
-        "is required for a command over SSH: a known_hosts file with the host's key (ssh-keyscan -p PORT HOST, checked by hand)",
-        undefined,
-      );
-    }
-  })
-  .transform((c) => ({
-    ...c,
-    sshKeySecret: c.host === "local" ? undefined : (c.sshKeySecret ?? "sshKey"),
-  }));
+  .strict();
 
 const commandsSchema = z
   .array(commandSchema)
@@ -543,7 +560,7 @@ export const OPTIONAL_SECRET_KEYS = [
   "smokePassword",
   "s3AccessKey",
   "s3SecretKey",
-  "sshKey",
+  "sshPrivateKey",
 ] as const;
 export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
@@ -557,6 +574,7 @@ export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
 export type CommandConfig = RolloutConfig["commands"][number];
+export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 export type BackupCopyConfig = NonNullable<RolloutConfig["backup"]>["copies"][number];
 
 /** A 64-hex sha256 digest at the end of an image reference. */

@@ -15,16 +15,23 @@ export type CommandPoint = (typeof COMMAND_POINTS)[number];
 /** A command line: a string run with `/bin/sh -c`, or an argv array run as it is. */
 export type CommandLine = string | readonly string[];
 
-/** Where a command runs: here, or on a host over SSH with the system `ssh` client. */
+/**
+ * Where a command runs: here, or on a host over SSH with the system `ssh` client (key login only,
+ * the host's key checked against a pinned key or a known_hosts file).
+ */
 export type CommandHost =
   | { readonly kind: "local" }
   | {
       readonly kind: "ssh";
-      readonly user: string;
+      /** `user@host`. */
       readonly host: string;
       readonly port: number;
-      /** A known_hosts file that holds the host's key; the host key is checked strictly. */
-      readonly knownHostsFile: string;
+      /** A private key file here, when the key does not come from a secret (`CommandSecrets.privateKey`). */
+      readonly keyFile?: string;
+      /** The host's public key line (`ssh-ed25519 AAAA...`); or `knownHostsFile`. */
+      readonly hostKey?: string;
+      /** A known_hosts file listing the host; or `hostKey`. */
+      readonly knownHostsFile?: string;
     };
 
 export interface CommandSpec {
@@ -81,24 +88,16 @@ export const STREAMED_LINES = 500;
 const STREAM_INTERVAL_MS = 500;
 /** Time between SIGTERM and SIGKILL of a command's process group when its time is up. */
 const KILL_GRACE_MS = 3000;
+/** Extra time the local ssh client gets after a command's timeout, for the host to stop it and say so. */
+const SSH_GRACE_MS = KILL_GRACE_MS + 5000;
+/** The exit code of `timeout` when the time ran out. */
+const TIMEOUT_EXIT = 124;
 /** Variables of the operator's environment a command sees, besides its own `env` and `secretEnv`. */
 const PASSED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL", "TERM"];
 
-/** `local`, or `ssh://user@host[:port]` (port 22 by default), parsed; undefined when it is neither. */
-export function parseCommandHost(host: string, knownHostsFile: string | undefined): CommandHost | undefined {
-  if (host === "local") return { kind: "local" };
-  const m = /^ssh:\/\/([A-Za-z0-9._][A-Za-z0-9._-]*)@([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/.exec(
-    host,
-  );
-  if (!m) return undefined;
-  const port = m[3] === undefined ? 22 : Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { kind: "ssh", user: m[1], host: m[2], port, knownHostsFile: knownHostsFile ?? "" };
-}
-
 /** The host as it is shown: `local` or `ssh://user@host:port`. */
 export function hostLabel(host: CommandHost): string {
-  return host.kind === "local" ? "local" : `ssh://${host.user}@${host.host}:${host.port}`;
+  return host.kind === "local" ? "local" : `ssh://${host.host}:${host.port}`;
 }
 
 /** A regular expression's problem (it does not compile), or undefined. */
@@ -153,9 +152,16 @@ function remoteScript(spec: CommandSpec, run: CommandLine, secrets: CommandSecre
     ([k, v]) => `export ${k}=${shellQuote(v)}`,
   );
   const cd = spec.cwd ? [`cd ${shellQuote(spec.cwd)} || exit 126`] : [];
-  const exec =
-    typeof run === "string" ? `exec /bin/sh -c ${shellQuote(run)}` : `exec ${run.map(shellQuote).join(" ")}`;
-  return [...exports, ...cd, `${exec} </dev/null`, ""].join("\n");
+  const argv = typeof run === "string" ? `/bin/sh -c ${shellQuote(run)}` : run.map(shellQuote).join(" ");
+  // The host's own `timeout` stops the command's process group there when its time is up: killing
+  // the local ssh client alone would leave it running on the host.
+  const limit = `timeout -k ${KILL_GRACE_MS / 1000} ${spec.timeoutSeconds}`;
+  return [
+    ...exports,
+    ...cd,
+    `if command -v timeout >/dev/null 2>&1; then exec ${limit} ${argv} </dev/null; else exec ${argv} </dev/null; fi`,
+    "",
+  ].join("\n");
 }
 
 function localEnv(spec: CommandSpec, secrets: CommandSecrets): NodeJS.ProcessEnv {
@@ -351,13 +357,31 @@ export async function runCommand(
         stream.line,
       );
     } else {
-      if (!secrets.privateKey) throw new Error(`${what} has no SSH private key to log in with`);
-      // The key goes to a file only this user can read, removed when the command ends.
-      keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-ssh-"));
-      const keyFile = path.join(keyDir, "key");
-      const key = secrets.privateKey.endsWith("\n") ? secrets.privateKey : `${secrets.privateKey}\n`;
-      fs.writeFileSync(keyFile, key, { mode: 0o600 });
       const h = spec.host;
+      // The key and a pinned host key go to files only this user can read, removed when the command ends.
+      keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-ssh-"));
+      let keyFile = h.keyFile ?? "";
+      if (secrets.privateKey !== undefined) {
+        keyFile = path.join(keyDir, "key");
+        const key = secrets.privateKey.endsWith("\n") ? secrets.privateKey : `${secrets.privateKey}\n`;
+        fs.writeFileSync(keyFile, key, { mode: 0o600 });
+      } else if (!fs.existsSync(keyFile)) {
+        throw new Error(
+          `${what}: the key file ${keyFile || "(none)"} does not exist; fix ssh.keyFile or set ssh.keySecret`,
+        );
+      }
+      let knownHosts = h.knownHostsFile ?? "";
+      if (h.hostKey !== undefined) {
+        knownHosts = path.join(keyDir, "known_hosts");
+        const name = h.host.slice(h.host.lastIndexOf("@") + 1);
+        fs.writeFileSync(knownHosts, `${h.port === 22 ? name : `[${name}]:${h.port}`} ${h.hostKey}\n`, {
+          mode: 0o600,
+        });
+      } else if (!fs.existsSync(knownHosts)) {
+        throw new Error(
+          `${what}: the known_hosts file ${knownHosts || "(none)"} does not exist; fix ssh.knownHostsFile`,
+        );
+      }
       run = await runProcess(
         "ssh",
         [
@@ -368,7 +392,7 @@ export async function runCommand(
           "-p",
           String(h.port),
           "-o",
-          `UserKnownHostsFile=${h.knownHostsFile}`,
+          `UserKnownHostsFile=${knownHosts}`,
           "-o",
           "GlobalKnownHostsFile=/dev/null",
           "-o",
@@ -378,17 +402,22 @@ export async function runCommand(
           "-o",
           "IdentitiesOnly=yes",
           "-o",
+          "IdentityAgent=none",
+          "-o",
+          "PasswordAuthentication=no",
+          "-o",
           `ConnectTimeout=${Math.max(1, Math.min(30, spec.timeoutSeconds))}`,
           "-o",
           "LogLevel=ERROR",
-          `${h.user}@${h.host}`,
+          h.host,
           "--",
           "sh -s",
         ],
         {
           env: localEnv({ ...spec, env: {} }, { env: {} }),
           stdin: remoteScript(spec, line, secrets),
-          timeoutMs,
+          // The host's `timeout` ends it first; this stops a session that hangs anyway.
+          timeoutMs: timeoutMs + SSH_GRACE_MS,
         },
         patterns,
         clean,
@@ -411,7 +440,11 @@ export async function runCommand(
       ),
     );
   }
-  if (run.timedOut) {
+  const remoteTimeout =
+    spec.host.kind === "ssh" &&
+    durationMs >= timeoutMs &&
+    (run.exitCode === TIMEOUT_EXIT || run.exitCode === 137);
+  if (run.timedOut || remoteTimeout) {
     throw new Error(
       clean(
         `${what} did not finish within ${spec.timeoutSeconds} s and was stopped (its process group was killed)` +

@@ -28,12 +28,7 @@ import type {
 import { imageTag, type RolloutConfig, type SecretKey } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { SmokeTestSpec } from "../engines/checks/smoke";
-import {
-  parseCommandHost,
-  type CommandHost,
-  type CommandPoint,
-  type CommandSecrets,
-} from "../engines/commands";
+import type { CommandHost, CommandPoint, CommandSecrets } from "../engines/commands";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 import type { NoticeFact } from "../engines/notify";
@@ -329,14 +324,21 @@ export class Wiring {
     return config.commands
       .filter((c) => c.at === at)
       .map((c) => {
-        // The schema has checked the host.
-        const host = parseCommandHost(
-          c.host,
-          c.knownHosts && path.resolve(projectDir, c.knownHosts),
-        ) as CommandHost;
+        const { ssh } = c;
+        const host: CommandHost = ssh
+          ? {
+              kind: "ssh",
+              host: ssh.host,
+              port: ssh.port,
+              ...(ssh.keyFile ? { keyFile: path.resolve(projectDir, ssh.keyFile) } : {}),
+              ...(ssh.hostKey ? { hostKey: ssh.hostKey } : {}),
+              ...(ssh.knownHostsFile ? { knownHostsFile: path.resolve(projectDir, ssh.knownHostsFile) } : {}),
+            }
+          : { kind: "local" };
+        const keySecret = ssh?.keySecret;
         const secretEnv = Object.entries(c.secretEnv);
         const secrets: pulumi.Input<CommandSecrets> =
-          secretEnv.length === 0 && !c.sshKeySecret
+          secretEnv.length === 0 && !keySecret
             ? { env: {} }
             : pulumi.secret(
                 pulumi
@@ -344,7 +346,7 @@ export class Wiring {
                     pulumi.all(
                       secretEnv.map(([env, key]) => secret(key as SecretKey).apply((v) => [env, v] as const)),
                     ),
-                    c.sshKeySecret ? secret(c.sshKeySecret as SecretKey) : pulumi.output(undefined),
+                    keySecret ? secret(keySecret as SecretKey) : pulumi.output(undefined),
                   ])
                   .apply(([pairs, privateKey]) => ({
                     env: Object.fromEntries(pairs),

@@ -83,7 +83,7 @@ describe("backup.copies config", () => {
       backup: { copies: [{ kind: "s3", region: "eu-west-1", bucket: "b-1", secretKeySecret: "awsSecret" }] },
       secrets: withS3Keys,
       expect: [
-        "rollout:backup.copies[0].secretKeySecret refers to secret `awsSecret`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshKey.",
+        "rollout:backup.copies[0].secretKeySecret refers to secret `awsSecret`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
       ],
     },
     {

@@ -8,7 +8,6 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import {
   commandText,
-  parseCommandHost,
   runCommand,
   scrub,
   STREAMED_LINES,
@@ -167,21 +166,6 @@ describe("command steps on this machine", () => {
 });
 
 describe("command helpers", () => {
-  it("parses hosts", () => {
-    assert.deepEqual(parseCommandHost("local", undefined), { kind: "local" });
-    assert.deepEqual(parseCommandHost("ssh://deploy@10.0.0.5:2222", "/k"), {
-      kind: "ssh",
-      user: "deploy",
-      host: "10.0.0.5",
-      port: 2222,
-      knownHostsFile: "/k",
-    });
-    assert.equal(parseCommandHost("ssh://deploy@app.internal", "/k")?.kind, "ssh");
-    for (const bad of ["ssh://app.internal", "deploy@host", "ssh://a@b:99999", "ssh://a@b/path"]) {
-      assert.equal(parseCommandHost(bad, "/k"), undefined, bad);
-    }
-  });
-
   it("scrubs the longest secret first and quotes argv for display", () => {
     assert.equal(scrub("abc abcdef", ["abc", "abcdef"]), "[secret] [secret]");
     assert.equal(scrub("nothing", [""]), "nothing");

@@ -5,11 +5,16 @@ import { describe, it } from "node:test";
 import { loadConfig } from "../../config";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
-const secrets = { databasePassword: true, appDatabasePassword: true, sshKey: true, smokePassword: true };
+const secrets = {
+  databasePassword: true,
+  appDatabasePassword: true,
+  sshPrivateKey: true,
+  smokePassword: true,
+};
 const withCommands = (...commands: Record<string, unknown>[]) => minimalRawConfig({ commands });
 
 describe("rollout:commands", () => {
-  it("fills the defaults: local, every release, exit 0, five minutes", () => {
+  it("fills the defaults: here, every release, exit 0, five minutes", () => {
     const config = loadConfig(
       "dev",
       withCommands({ name: "pm2-restart", at: "afterServices", run: "pm2 restart app" }),
@@ -22,8 +27,6 @@ describe("rollout:commands", () => {
         run: "pm2 restart app",
         env: {},
         secretEnv: {},
-        host: "local",
-        sshKeySecret: undefined,
         timeoutSeconds: 300,
         expectExit: 0,
         outputMustContain: [],
@@ -34,21 +37,25 @@ describe("rollout:commands", () => {
     assert.deepEqual(loadConfig("dev", minimalRawConfig(), secrets).commands, []);
   });
 
-  it("takes the SSH key from rollout:sshKey unless sshKeySecret names another key", () => {
+  it("takes an SSH host in the shared SSH target shape, port 22 by default", () => {
     const config = loadConfig(
       "dev",
       withCommands({
         name: "unit",
         at: "afterChecks",
         run: ["systemctl", "--user", "restart", "worker"],
-        host: "ssh://deploy@10.0.0.5:2222",
-        knownHosts: "ops/known_hosts",
+        ssh: { host: "deploy@10.0.0.5", keySecret: "sshPrivateKey", knownHostsFile: "ops/known_hosts" },
         revert: ["systemctl", "--user", "stop", "worker"],
         runsWhen: "onChange",
       }),
       secrets,
     );
-    assert.equal(config.commands[0].sshKeySecret, "sshKey");
+    assert.deepEqual(config.commands[0].ssh, {
+      host: "deploy@10.0.0.5",
+      port: 22,
+      keySecret: "sshPrivateKey",
+      knownHostsFile: "ops/known_hosts",
+    });
   });
 
   const cases: {
@@ -86,25 +93,14 @@ describe("rollout:commands", () => {
       ],
     },
     {
-      name: "a host that is neither local nor ssh://, and SSH settings on a local command",
+      name: "an SSH host without user@, without a host key source, and two commands of one name",
       commands: [
-        { name: "a", at: "afterServices", run: "true", host: "deploy@10.0.0.5" },
-        { name: "b", at: "afterServices", run: "true", sshKeySecret: "sshKey", knownHosts: "k" },
-      ],
-      expect: [
-        'rollout:commands[0].host is invalid (must be "local" or "ssh://user@host:port" (port 22 when left out)): got "deploy@10.0.0.5". Fix: set it with `pulumi config set --path \'rollout:commands[0].host\' <value>`.',
-        'rollout:commands[1].sshKeySecret is invalid (is only for a command over SSH; remove it or set host to "ssh://user@host:port"): got "sshKey". Fix: set it with `pulumi config set --path \'rollout:commands[1].sshKeySecret\' <value>`.',
-        'rollout:commands[1].knownHosts is invalid (is only for a command over SSH; remove it or set host to "ssh://user@host:port"): got "k". Fix: set it with `pulumi config set --path \'rollout:commands[1].knownHosts\' <value>`.',
-      ],
-    },
-    {
-      name: "an SSH command without knownHosts, and two commands of one name",
-      commands: [
-        { name: "a", at: "afterServices", run: "true", host: "ssh://deploy@10.0.0.5" },
+        { name: "a", at: "afterServices", run: "true", ssh: { host: "10.0.0.5", keyFile: "k" } },
         { name: "a", at: "afterChecks", run: "true" },
       ],
       expect: [
-        "rollout:commands[0].knownHosts is missing. Fix: set it with `pulumi config set --path 'rollout:commands[0].knownHosts' <value>`.",
+        'rollout:commands[0].ssh.host is invalid (must be user@host, e.g. "deploy@10.0.0.5" or "root@backup.example.com"): got "10.0.0.5". Fix: set it with `pulumi config set --path \'rollout:commands[0].ssh.host\' <value>`.',
+        'rollout:commands[0].ssh is invalid (give exactly one of hostKey (the host\'s public key line, from `ssh-keyscan -p PORT HOST`) or knownHostsFile (a known_hosts file listing the host); the host\'s key is always checked): got {"host":"10.0.0.5","keyFile":"k"}. Fix: set it with `pulumi config set --path \'rollout:commands[0].ssh\' <value>`.',
         "rollout:commands[1].name is invalid (is used by another command; each command needs its own name): got \"a\". Fix: set it with `pulumi config set --path 'rollout:commands[1].name' <value>`.",
       ],
     },
@@ -116,15 +112,18 @@ describe("rollout:commands", () => {
           at: "afterServices",
           run: "true",
           secretEnv: { TOKEN: "apiToken", PASS: "smokePassword" },
-          host: "ssh://d@h",
-          knownHosts: "k",
+          ssh: {
+            host: "d@h",
+            keySecret: "sshPrivateKey",
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample",
+          },
         },
       ],
       secrets: { databasePassword: true, appDatabasePassword: true },
       expect: [
-        "rollout:commands[0].secretEnv.TOKEN refers to secret `apiToken`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshKey.",
+        "rollout:commands[0].secretEnv.TOKEN refers to secret `apiToken`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
         "rollout:smokePassword is missing (rollout:commands[0].secretEnv.PASS refers to it). Fix: `pulumi config set --secret rollout:smokePassword <value>`.",
-        "rollout:sshKey is missing (rollout:commands[0].sshKeySecret refers to it). Fix: `pulumi config set --secret rollout:sshKey <value>`.",
+        "rollout:sshPrivateKey is missing (rollout:commands[0].ssh.keySecret refers to it). Fix: `pulumi config set --secret rollout:sshPrivateKey <value>`.",
       ],
     },
   ];
