@@ -242,15 +242,6 @@ function runProcess(
       }
     };
     const timers: NodeJS.Timeout[] = [];
-    timers.push(
-      setTimeout(() => {
-        timedOut = true;
-        killGroup("SIGTERM");
-        timers.push(setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS));
-        // A process that left the group may still hold the pipes open: stop waiting for them.
-        timers.push(setTimeout(() => finish(null, "SIGKILL"), KILL_GRACE_MS + 2000));
-      }, opts.timeoutMs),
-    );
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       if (settled) return;
       settled = true;
@@ -271,6 +262,15 @@ function runProcess(
         forbiddenLines,
       });
     };
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        killGroup("SIGTERM");
+        timers.push(setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS));
+        // A process that left the group may still hold the pipes open: stop waiting for them.
+        timers.push(setTimeout(() => finish(null, "SIGKILL"), KILL_GRACE_MS + 2000));
+      }, opts.timeoutMs),
+    );
     child.stdout?.on("data", out.data);
     child.stderr?.on("data", err.data);
     child.on("error", (e) => finish(null, null, e));

@@ -103,6 +103,23 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           durationMs: 5000,
         },
       };
+    case "Command":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          purpose: "run",
+          host: (spec.host as { kind: string }).kind === "local" ? "local" : "ssh://mock",
+          exitCode: spec.expectExit,
+          durationMs: 40,
+          finishedAt: times.finishedAt,
+          outputLines: 1,
+          outputBytes: 3,
+          outputTail: ["ok"],
+          matched: spec.outputMustContain,
+          absent: spec.outputMustNotContain,
+        },
+      };
     case "Preflight":
       return {
         ...times,

@@ -720,3 +720,78 @@ describe("Rollout with backup copies", () => {
     assert.equal(dump.inputs.requiredCopies, 2);
   });
 });
+
+describe("Rollout with command steps", () => {
+  let mine: Registration[];
+  let report: Report;
+  const raw = minimalRawConfig({
+    commands: [
+      {
+        name: "review-sql",
+        at: "beforeBackup",
+        run: "alembic upgrade head --sql",
+        runsWhen: "onChange",
+        cwd: "sample-app",
+      },
+      {
+        name: "pm2-restart",
+        at: "afterServices",
+        run: ["pm2", "restart", "app"],
+        env: { NODE_ENV: "production" },
+        secretEnv: { API_TOKEN: "smokePassword" },
+        outputMustContain: ["online"],
+        revert: ["pm2", "stop", "app"],
+      },
+    ],
+  });
+
+  before(async () => {
+    const rollout = newRollout("c", raw);
+    report = await valueOf(rollout.report);
+    await valueOf(rollout.reportFiles);
+    mine = registrations.filter((r) => r.name.startsWith("c-"));
+  });
+
+  it("registers one command step a config entry", () => {
+    assert.deepEqual(
+      summary(mine.filter((r) => r.type.includes("ommand"))),
+      [
+        "pulumi-nodejs:dynamic/rollout:Command c-command-pm2-restart-run",
+        "pulumi-nodejs:dynamic/rollout:Command c-command-review-sql-run",
+        "rollout:commands:Command c-command-pm2-restart",
+        "rollout:commands:Command c-command-review-sql",
+      ].sort(),
+    );
+  });
+
+  it("keys an every-release step to the release and the containers, an on-change step to nothing but itself", () => {
+    const check = byName(mine, "c-check-health-run");
+    assert.deepEqual(byName(mine, "c-command-pm2-restart-run").inputs.triggers, check.inputs.triggers);
+    assert.deepEqual(byName(mine, "c-command-review-sql-run").inputs.triggers, []);
+  });
+
+  it("sends secret env values only as a secret, and the spec and revert without them", () => {
+    const run = byName(mine, "c-command-pm2-restart-run").inputs;
+    const secrets = secretInput(run.secrets);
+    assert.equal(secrets.secret, true);
+    assert.deepEqual(secrets.value, { env: { API_TOKEN: "smoke-pw" } });
+    assert.ok(!JSON.stringify(run.spec).includes("smoke-pw"));
+    assert.deepEqual(run.revert, ["pm2", "stop", "app"]);
+    assert.deepEqual(byName(mine, "c-command-review-sql-run").inputs.secrets, { env: {} });
+    assert.equal(
+      (byName(mine, "c-command-review-sql-run").inputs.spec as { cwd: string }).cwd,
+      path.join(ROOT, "sample-app"),
+    );
+  });
+
+  it("lists each command in the report with the point it ran at", () => {
+    assert.deepEqual(
+      report.commands.map((c) => [c.name, c.at, c.host, c.exitCode]),
+      [
+        ["review-sql", "beforeBackup", "local", 0],
+        ["pm2-restart", "afterServices", "local", 0],
+      ],
+    );
+    assert.match(reportHtml(report), /<table id="commands">/);
+  });
+});
