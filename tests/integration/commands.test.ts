@@ -4,13 +4,15 @@
 // lines in the engine's log and the report, a failing one that stops what comes after it, and the
 // revert of a step that the release rolled back to does not have. Real CLI, real sshd on 127.0.0.1.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { STEPS, dynamicTypeToken } from "../../components/tokens";
+import { runCommand, type CommandSpec } from "../../engines/commands";
 import { cli, tail, webhookListener } from "../support/cli";
 import {
   createTestStack,
@@ -365,5 +367,70 @@ describe("command steps on a prod-like stack", () => {
       ["count-dumps", "schema-version", "app-version", "remote-status"],
     );
     assert.ok(!run.output.includes(t.smokePassword), "the rollback's output holds no secret");
+  });
+});
+
+describe("a command over SSH against the real sshd", () => {
+  const ssh = sshd();
+  const spec = (over: Partial<CommandSpec>): CommandSpec => ({
+    name: "remote",
+    run: "true",
+    cwd: undefined,
+    env: {},
+    host: { kind: "ssh", host: ssh.host, port: ssh.port, knownHostsFile: ssh.knownHostsFile },
+    timeoutSeconds: 30,
+    expectExit: 0,
+    outputMustContain: [],
+    outputMustNotContain: [],
+    ...over,
+  });
+  const remoteProcesses = (marker: string) =>
+    execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(marker) && !l.includes("ps -eo")).length;
+
+  it("stops the command on the host when its time is up", async () => {
+    const marker = `itest-cmds-${randomBytes(4).toString("hex")}`;
+    await assert.rejects(
+      runCommand(
+        spec({ run: `echo started; sleep 120 # ${marker}`, timeoutSeconds: 2 }),
+        { env: {}, privateKey: ssh.privateKey },
+        () => undefined,
+      ),
+      /command `remote` \(ssh:\/\/.*\) did not finish within 2 s and was stopped[\s\S]*started/,
+    );
+    // The sshd runs on this machine, so its processes are visible here.
+    assert.equal(remoteProcesses(marker), 0, "the command was stopped on the host");
+  });
+
+  it("refuses a host whose key is not the one known, saying what 255 means", async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-itest-cmds-kh-"));
+    try {
+      const knownHosts = path.join(other, "known_hosts");
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(other, "k")]);
+      const pub = fs.readFileSync(path.join(other, "k.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+      fs.writeFileSync(knownHosts, `[${process.env.ROLLOUT_SSH_HOST}]:${ssh.port} ${pub}\n`);
+      await assert.rejects(
+        runCommand(
+          spec({ host: { kind: "ssh", host: ssh.host, port: ssh.port, knownHostsFile: knownHosts } }),
+          { env: {}, privateKey: ssh.privateKey },
+          () => undefined,
+        ),
+        (err: Error) => {
+          assert.match(
+            err.message,
+            /exited with 255 \(255 is also what ssh exits with when it cannot connect, log in, or check the host key against knownHosts\), expected 0/,
+          );
+          assert.match(err.message, /Host key verification failed/);
+          assert.ok(
+            !err.message.includes(ssh.privateKey.split("\n")[1]),
+            "no part of the key in the message",
+          );
+          return true;
+        },
+      );
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   });
 });
