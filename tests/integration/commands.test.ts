@@ -389,11 +389,23 @@ describe("a command over SSH against the real sshd", () => {
       .split("\n")
       .filter((l) => l.includes(marker) && !l.includes("ps -eo")).length;
 
-  it("stops the command on the host when its time is up", async () => {
+  it("stops the command on the host when its time is up (the host key pinned in config)", async () => {
     const marker = `itest-cmds-${randomBytes(4).toString("hex")}`;
+    // The pinned key line, as `ssh-keyscan` prints it, without the host name.
+    const hostKey = fs
+      .readFileSync(ssh.knownHostsFile, "utf8")
+      .trim()
+      .split("\n")[0]
+      .split(" ")
+      .slice(1, 3)
+      .join(" ");
     await assert.rejects(
       runCommand(
-        spec({ run: `echo started; sleep 120 # ${marker}`, timeoutSeconds: 2 }),
+        spec({
+          run: `echo started; sleep 120 # ${marker}`,
+          timeoutSeconds: 2,
+          host: { kind: "ssh", host: ssh.host, port: ssh.port, hostKey },
+        }),
         { env: {}, privateKey: ssh.privateKey },
         () => undefined,
       ),
