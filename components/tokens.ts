@@ -32,6 +32,7 @@ export const STEPS = {
   healthCheck: { token: "rollout:checks:HealthCheck", dynamicType: "HttpCheck", suffix: "run" },
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
+  logCheck: { token: "rollout:checks:LogCheck", dynamicType: "LogCheck", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },
   reportFiles: { token: "rollout:report:ReportFiles", dynamicType: "ReportFiles", suffix: "write" },

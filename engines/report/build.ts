@@ -2,6 +2,7 @@
 // from outputs, and by the deploy commands (deploy/state.ts) from exported state. Pure.
 import type { BackupResult, CopyResult } from "../backup";
 import type { HttpCheckResult } from "../checks/http";
+import type { LogCheckResult } from "../checks/logs";
 import type { SmokeTestResult } from "../checks/smoke";
 import type { SqlCheckResult } from "../checks/sql";
 import type { MigrateResult } from "../migrations";
@@ -11,6 +12,7 @@ import type { CheckReport, RolloutReport } from "./types";
 export function checkReports(
   http: readonly HttpCheckResult[],
   sql: readonly SqlCheckResult[],
+  logs: readonly LogCheckResult[] = [],
 ): CheckReport[] {
   const expected = (e: string | undefined) => e ?? "not recorded";
   return [
@@ -29,6 +31,15 @@ export function checkReports(
       passed: c.passed,
       expected: expected(c.expected),
       observed: c.value,
+      latencyMs: c.latencyMs,
+      attempts: c.attempts,
+    })),
+    ...logs.map((c) => ({
+      name: c.name,
+      kind: "logs" as const,
+      passed: c.passed,
+      expected: c.expected,
+      observed: `${c.lines} lines since ${c.since}, none forbidden`,
       latencyMs: c.latencyMs,
       attempts: c.attempts,
     })),
@@ -76,6 +87,11 @@ export function schemaReport(
 export function smokeReports(smoke: readonly SmokeTestResult[]): RolloutReport["smokeTests"] {
   return smoke.map((t) => ({
     name: t.name,
-    steps: t.steps.map((s) => ({ name: s.name, status: s.status, latencyMs: s.latencyMs })),
+    steps: t.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      latencyMs: s.latencyMs,
+      ...(s.latencyBudgetMs !== undefined ? { latencyBudgetMs: s.latencyBudgetMs } : {}),
+    })),
   }));
 }

@@ -19,7 +19,7 @@ export interface PhaseTiming {
 /** One check that gated the release: what it expected, what it saw and how long the answer took. */
 export interface CheckReport {
   readonly name: string;
-  readonly kind: "http" | "sql";
+  readonly kind: "http" | "sql" | "logs";
   readonly passed: boolean;
   /** HTTP: status, JSON fields, body text and latency budget; SQL: the expected value. */
   readonly expected: string;
@@ -76,7 +76,7 @@ export interface RolloutReport {
   readonly checks: CheckReport[];
   readonly smokeTests: {
     readonly name: string;
-    readonly steps: { name: string; status: number; latencyMs: number }[];
+    readonly steps: { name: string; status: number; latencyMs: number; latencyBudgetMs?: number }[];
   }[];
   readonly soak: SoakResult | null;
   readonly phases: PhaseTiming[];
