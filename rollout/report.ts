@@ -7,6 +7,7 @@ import type {
   DatabaseBackup,
   DatabaseRestore,
   HealthCheck,
+  LogCheck,
   MaintenanceMode,
   Preflight,
   ReleaseFacts,
@@ -19,6 +20,7 @@ import type {
 import type { RolloutConfig } from "../config";
 import type { BackupResult, CopyResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
+import type { LogCheckResult } from "../engines/checks/logs";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
 import type { SoakResult } from "../engines/checks/soak";
@@ -62,7 +64,16 @@ const opt = <T>(o: pulumi.Output<T> | undefined) => (o ? o : pulumi.output(undef
 export function successNoticeFacts(
   p: Pick<
     ReportSources,
-    "config" | "stack" | "digest" | "backup" | "schema" | "httpChecks" | "sqlChecks" | "smokeTests" | "soak"
+    | "config"
+    | "stack"
+    | "digest"
+    | "backup"
+    | "schema"
+    | "httpChecks"
+    | "sqlChecks"
+    | "logChecks"
+    | "smokeTests"
+    | "soak"
   > & { readonly timed: ReportSources["timed"] },
 ): pulumi.Output<NoticeFact[]> {
   const { release } = p.config;
@@ -73,6 +84,7 @@ export function successNoticeFacts(
       schemaRun: opt(p.schema?.lastRun),
       http: pulumi.all(p.httpChecks.map((c) => c.result)),
       sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
+      logs: pulumi.all(p.logChecks.map((c) => c.result)),
       smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
       soak: opt(p.soak?.result),
       phases: phaseTimings([...p.timed]),
@@ -98,7 +110,11 @@ export function successNoticeFacts(
         image: { after: release.image },
         backup: backupReport(r.backup as BackupResult | undefined),
         schema: schemaReport(r.schemaVersion, r.schemaRun as MigrateResult | undefined),
-        checks: checkReports(r.http as HttpCheckResult[], r.sql as SqlCheckResult[]),
+        checks: checkReports(
+          r.http as HttpCheckResult[],
+          r.sql as SqlCheckResult[],
+          r.logs as LogCheckResult[],
+        ),
         smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
         soak: (r.soak as SoakResult | undefined) ?? null,
         phases: r.phases as PhaseTiming[],
@@ -123,6 +139,7 @@ export interface ReportSources {
   readonly containers: ContainerRelease;
   readonly httpChecks: readonly HealthCheck[];
   readonly sqlChecks: readonly SqlCheck[];
+  readonly logChecks: readonly LogCheck[];
   readonly smokeTests: readonly SmokeTest[];
   readonly soak?: Soak;
   readonly marker: ReleaseMarker;
@@ -133,7 +150,9 @@ export interface ReportSources {
 /** The report of one rollout, resolved once every step it reads has run. */
 export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
   const { config, stack } = p;
-  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.smokeTests].map((c) => c.finishedAt);
+  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.logChecks, ...p.smokeTests].map(
+    (c) => c.finishedAt,
+  );
   const phaseTimes = phaseTimings(p.timed);
   const lastCheck = pulumi.all(checkTimes).apply((times) => times.sort().at(-1));
   const firstCheckStart = pulumi
@@ -154,6 +173,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     containerIds: p.containers.containerIds,
     http: pulumi.all(p.httpChecks.map((c) => c.result)),
     sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
+    logs: pulumi.all(p.logChecks.map((c) => c.result)),
     smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
     soak: opt(p.soak?.result),
     previous: p.marker.previous,
@@ -224,7 +244,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       schema: schemaReport(r.schemaVersion as string | undefined, r.schemaRun as MigrateResult | undefined),
       image: { before: previous?.image ?? null, after: release.image, id: r.imageId },
       containers: r.containerIds,
-      checks: checkReports(http, sql),
+      checks: checkReports(http, sql, r.logs as LogCheckResult[]),
       smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
       phases,
