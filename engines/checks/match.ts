@@ -40,6 +40,11 @@ export function jsonType(value: unknown): JsonType | "absent" {
   return typeof value as JsonType;
 }
 
+/** `a string`, `an array`, `an object`. */
+function aType(type: string): string {
+  return `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
+}
+
 function deepEqual(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
@@ -73,8 +78,8 @@ export function judgeField(field: string, actual: unknown, expected: FieldExpect
     );
   }
   if (expected.type !== undefined && jsonType(actual) !== expected.type) {
-    const seen = actual === undefined ? "absent" : `a ${jsonType(actual)} ${shown(actual)}`;
-    problems.push(`${seen} (expected a ${expected.type})`);
+    const seen = actual === undefined ? "absent" : `${aType(jsonType(actual))} ${shown(actual)}`;
+    problems.push(`${seen} (expected ${aType(expected.type)})`);
   }
   if (expected.regex !== undefined) {
     const text = typeof actual === "string" || typeof actual === "number" ? String(actual) : undefined;
@@ -110,7 +115,7 @@ export function describeField(field: string, expected: FieldExpectation): string
   const parts: string[] = [];
   if (expected.exists === true) parts.push("present");
   if (expected.exists === false) parts.push("absent");
-  if (expected.type) parts.push(`a ${expected.type}`);
+  if (expected.type) parts.push(aType(expected.type));
   if (expected.regex !== undefined) parts.push(`matching /${expected.regex}/`);
   if (expected.minLength !== undefined) parts.push(`of length at least ${expected.minLength}`);
   if ("equals" in expected) parts.push(`equal to ${shown(expected.equals)}`);
