@@ -44,6 +44,7 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
     "Schema",
     "HttpCheck",
     "SqlCheck",
+    "LogCheck",
     "SmokeTest",
     "Soak",
   ];
@@ -77,6 +78,20 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           attempts: 1,
           latencyMs: 2,
           elapsedMs: 2,
+        },
+      };
+    case "LogCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          passed: true,
+          expected: "no line matching /ERROR|FATAL/",
+          lines: 3,
+          since: at(0),
+          attempts: 1,
+          latencyMs: 5,
+          elapsedMs: 5,
         },
       };
     case "SmokeTest":
