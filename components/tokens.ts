@@ -33,6 +33,7 @@ export const STEPS = {
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
   logCheck: { token: "rollout:checks:LogCheck", dynamicType: "LogCheck", suffix: "run" },
+  wsCheck: { token: "rollout:checks:WebSocketCheck", dynamicType: "WebSocketCheck", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },
   reportFiles: { token: "rollout:report:ReportFiles", dynamicType: "ReportFiles", suffix: "write" },

@@ -108,6 +108,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
       refer(m.name, m.from);
     }
   });
+  config.wsChecks.forEach((check, i) => {
+    for (const m of secretMentions({ headers: check.headers, send: check.send }, `rollout:wsChecks[${i}]`)) {
+      refer(m.name, m.from);
+    }
+  });
   if (config.maintenance) refer(config.maintenance.tokenSecret, "rollout:maintenance.tokenSecret");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
   config.backup?.copies.forEach((copy, i) => {

@@ -178,6 +178,24 @@ const httpCheckSchema = z
     }
   });
 
+/** A WebSocket check: connect, optionally send one message, judge the first reply. */
+const wsCheckSchema = z
+  .object({
+    name,
+    url: z.url({ protocol: /^wss?$/, error: "must be a ws:// or wss:// URL" }),
+    /** Handshake headers; values as in HTTP checks. */
+    headers: z.record(z.string().min(1), stringOrSecret).default({}),
+    /** A message sent once connected (an object is sent as JSON); without it, the server's first message is judged. */
+    send: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    expectContains: bodyContains.default([]),
+    expectJson: expectJsonSchema.default({}),
+    latencyBudgetMs: z.number().int().positive().default(1000),
+    timeoutMs: z.number().int().positive().max(600_000).default(5000),
+    retries: z.number().int().min(0).max(100).default(5),
+    retryIntervalMs: z.number().int().min(0).default(1000),
+  })
+  .strict();
+
 const sqlValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const sqlCheckFields = {
   name,
@@ -586,6 +604,7 @@ export const configSchema = z.object({
   checks: z.array(httpCheckSchema).default([]),
   sqlChecks: z.array(sqlAfterCheckSchema).default([]),
   logCheck: logCheckSchema.optional(),
+  wsChecks: z.array(wsCheckSchema).default([]),
   smokeTests: z.array(smokeTestSchema).default([]),
   soak: soakSchema.optional(),
   report: reportSchema.default({ dir: "reports/{stack}" }),

@@ -17,6 +17,7 @@ import {
   Soak,
   SqlCheck,
   TOKENS,
+  WebSocketCheck,
 } from "../components";
 import { secretKeyOf, type RolloutConfig, type SecretKey } from "../config";
 import { loadMigrations } from "../engines/migrations";
@@ -139,6 +140,7 @@ export class Rollout extends pulumi.ComponentResource {
     const checks = run.group("checks", {
       http: each(HealthCheck, "check", w.healthChecks(triggers)),
       sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
+      ws: each(WebSocketCheck, "wscheck", w.wsChecks(triggers)),
       logs: each(LogCheck, "logcheck", optionalList(w.logCheck(containers, preflight.startedAt, triggers))),
     });
     const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", w.smokeTests(triggers)) });
@@ -165,6 +167,7 @@ export class Rollout extends pulumi.ComponentResource {
           httpChecks: checks.http,
           sqlChecks: checks.sql,
           logChecks: checks.logs,
+          wsChecks: checks.ws,
           smokeTests: smoke.tests,
           soak,
           timed: run.timed,
@@ -195,6 +198,7 @@ export class Rollout extends pulumi.ComponentResource {
       httpChecks: checks.http,
       sqlChecks: checks.sql,
       logChecks: checks.logs,
+      wsChecks: checks.ws,
       smokeTests: smoke.tests,
       soak,
       marker,

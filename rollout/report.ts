@@ -16,11 +16,13 @@ import type {
   SmokeTest,
   Soak,
   SqlCheck,
+  WebSocketCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
 import type { BackupResult, CopyResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { LogCheckResult } from "../engines/checks/logs";
+import type { WebSocketCheckResult } from "../engines/checks/websocket";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
 import type { SoakResult } from "../engines/checks/soak";
@@ -72,6 +74,7 @@ export function successNoticeFacts(
     | "httpChecks"
     | "sqlChecks"
     | "logChecks"
+    | "wsChecks"
     | "smokeTests"
     | "soak"
   > & { readonly timed: ReportSources["timed"] },
@@ -85,6 +88,7 @@ export function successNoticeFacts(
       http: pulumi.all(p.httpChecks.map((c) => c.result)),
       sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
       logs: pulumi.all(p.logChecks.map((c) => c.result)),
+      ws: pulumi.all(p.wsChecks.map((c) => c.result)),
       smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
       soak: opt(p.soak?.result),
       phases: phaseTimings([...p.timed]),
@@ -114,6 +118,7 @@ export function successNoticeFacts(
           r.http as HttpCheckResult[],
           r.sql as SqlCheckResult[],
           r.logs as LogCheckResult[],
+          r.ws as WebSocketCheckResult[],
         ),
         smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
         soak: (r.soak as SoakResult | undefined) ?? null,
@@ -140,6 +145,7 @@ export interface ReportSources {
   readonly httpChecks: readonly HealthCheck[];
   readonly sqlChecks: readonly SqlCheck[];
   readonly logChecks: readonly LogCheck[];
+  readonly wsChecks: readonly WebSocketCheck[];
   readonly smokeTests: readonly SmokeTest[];
   readonly soak?: Soak;
   readonly marker: ReleaseMarker;
@@ -150,7 +156,7 @@ export interface ReportSources {
 /** The report of one rollout, resolved once every step it reads has run. */
 export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
   const { config, stack } = p;
-  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.logChecks, ...p.smokeTests].map(
+  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.logChecks, ...p.wsChecks, ...p.smokeTests].map(
     (c) => c.finishedAt,
   );
   const phaseTimes = phaseTimings(p.timed);
@@ -174,6 +180,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     http: pulumi.all(p.httpChecks.map((c) => c.result)),
     sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
     logs: pulumi.all(p.logChecks.map((c) => c.result)),
+    ws: pulumi.all(p.wsChecks.map((c) => c.result)),
     smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
     soak: opt(p.soak?.result),
     previous: p.marker.previous,
@@ -244,7 +251,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       schema: schemaReport(r.schemaVersion as string | undefined, r.schemaRun as MigrateResult | undefined),
       image: { before: previous?.image ?? null, after: release.image, id: r.imageId },
       containers: r.containerIds,
-      checks: checkReports(http, sql, r.logs as LogCheckResult[]),
+      checks: checkReports(http, sql, r.logs as LogCheckResult[], r.ws as WebSocketCheckResult[]),
       smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
       phases,

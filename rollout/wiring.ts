@@ -8,6 +8,7 @@ import type {
   ContainerRelease,
   ContainerReleaseArgs,
   LogCheckArgs,
+  WebSocketCheckArgs,
   DatabaseBackupArgs,
   DatabaseObjectsArgs,
   DatabaseRestoreArgs,
@@ -31,6 +32,7 @@ import type { LogCheckSpec } from "../engines/checks/logs";
 import type { FieldExpectation } from "../engines/checks/match";
 import { secretNamesIn } from "../engines/checks/request";
 import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
+import type { WebSocketCheckSpec } from "../engines/checks/websocket";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 import type { NoticeFact } from "../engines/notify";
@@ -365,6 +367,31 @@ export class Wiring {
         request.names.length === 0
           ? plain
           : this.secretValues(request.names).apply((secrets): HttpCheckSpec => ({ ...plain, secrets }));
+      return { name: check.name, args: { spec, triggers } };
+    });
+  }
+
+  /** One WebSocket check a config entry; one naming a secret gets its value in its (then secret) spec. */
+  wsChecks(triggers: Triggers): { name: string; args: WebSocketCheckArgs }[] {
+    return this.ctx.config.wsChecks.map((check) => {
+      const request = withSecretTemplates({ headers: check.headers, send: check.send });
+      const send = request.value.send;
+      const plain: WebSocketCheckSpec = {
+        name: check.name,
+        url: check.url,
+        headers: request.value.headers as Record<string, string>,
+        ...(send !== undefined ? { send: typeof send === "string" ? send : JSON.stringify(send) } : {}),
+        expectContains: check.expectContains,
+        expectJson: expandExpectations(check.expectJson, this.version),
+        latencyBudgetMs: check.latencyBudgetMs,
+        timeoutMs: check.timeoutMs,
+        retries: check.retries,
+        retryIntervalMs: check.retryIntervalMs,
+      };
+      const spec =
+        request.names.length === 0
+          ? plain
+          : this.secretValues(request.names).apply((secrets): WebSocketCheckSpec => ({ ...plain, secrets }));
       return { name: check.name, args: { spec, triggers } };
     });
   }

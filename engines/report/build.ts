@@ -3,6 +3,7 @@
 import type { BackupResult, CopyResult } from "../backup";
 import type { HttpCheckResult } from "../checks/http";
 import type { LogCheckResult } from "../checks/logs";
+import type { WebSocketCheckResult } from "../checks/websocket";
 import type { SmokeTestResult } from "../checks/smoke";
 import type { SqlCheckResult } from "../checks/sql";
 import type { MigrateResult } from "../migrations";
@@ -13,6 +14,7 @@ export function checkReports(
   http: readonly HttpCheckResult[],
   sql: readonly SqlCheckResult[],
   logs: readonly LogCheckResult[] = [],
+  ws: readonly WebSocketCheckResult[] = [],
 ): CheckReport[] {
   const expected = (e: string | undefined) => e ?? "not recorded";
   return [
@@ -40,6 +42,15 @@ export function checkReports(
       passed: c.passed,
       expected: c.expected,
       observed: `${c.lines} lines since ${c.since}, none forbidden`,
+      latencyMs: c.latencyMs,
+      attempts: c.attempts,
+    })),
+    ...ws.map((c) => ({
+      name: c.name,
+      kind: "websocket" as const,
+      passed: c.passed,
+      expected: c.expected,
+      observed: "the expected reply",
       latencyMs: c.latencyMs,
       attempts: c.attempts,
     })),

@@ -19,7 +19,7 @@ export interface PhaseTiming {
 /** One check that gated the release: what it expected, what it saw and how long the answer took. */
 export interface CheckReport {
   readonly name: string;
-  readonly kind: "http" | "sql" | "logs";
+  readonly kind: "http" | "sql" | "logs" | "websocket";
   readonly passed: boolean;
   /** HTTP: status, JSON fields, body text and latency budget; SQL: the expected value. */
   readonly expected: string;

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { Pool } from "pg";
+import { WebSocketServer } from "ws";
 import { schemaFor } from "./schema";
 
 const version = process.env.APP_VERSION ?? "0.0.0-dev";
@@ -271,6 +272,24 @@ const server = http.createServer((req, res) => {
     console.error(err);
     send(res, 500, { error: err.message });
   });
+});
+
+// A WebSocket endpoint: a hello on connect, then each message echoed back. In maintenance only the
+// rollout's own checks get through, with the bypass header.
+const sockets = new WebSocketServer({ noServer: true });
+sockets.on("connection", (socket) => {
+  socket.send(JSON.stringify({ hello: "sample-app", version }));
+  socket.on("message", (data) => socket.send(JSON.stringify({ echo: data.toString(), version })));
+});
+server.on("upgrade", (req, socket, head) => {
+  const bypass = tokenMatches(req.headers["x-maintenance-bypass"] as string | undefined, maintenanceToken);
+  if ((req.url ?? "").split("?")[0] !== "/ws" || (inMaintenance() && !bypass)) {
+    socket.end(
+      inMaintenance() ? "HTTP/1.1 503 Service Unavailable\r\n\r\n" : "HTTP/1.1 404 Not Found\r\n\r\n",
+    );
+    return;
+  }
+  sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit("connection", ws, req));
 });
 
 void seedUsers().then(() =>

@@ -2,7 +2,7 @@
 // (`rollout:secrets.<name>`) as service env, check headers, smoke variables and the maintenance
 // token; maintenance through separate enable and disable URLs (TERP); matchers and latency budgets;
 // two logins in one flow (approver and requester, DJ-System); a form login (Employee); SQL row sets;
-// the log check. The failures run on a stack configured like prod, and every text the rollouts
+// the log check; a WebSocket check. The failures run on a stack configured like prod, and every text the rollouts
 // left behind is scanned for every declared secret.
 /* eslint-disable @typescript-eslint/no-explicit-any -- stack config and the report are JSON here */
 import type { EngineEvent } from "@pulumi/pulumi/automation";
@@ -83,6 +83,17 @@ describe("checks that say what the runbooks say", () => {
       },
     ];
     config["rollout:logCheck"] = { require: ["listening on"], timeoutSeconds: 20 };
+    config["rollout:wsChecks"] = [
+      {
+        // Behind maintenance too: the handshake carries the bypass header, a `{secret: name}` reference.
+        name: "ws-echo",
+        url: `ws://127.0.0.1:${t.appPort}/ws`,
+        headers: { "x-maintenance-bypass": { secret: "terpToken" } },
+        send: "ping",
+        expectJson: { echo: "ping", version: "{version}" },
+        latencyBudgetMs: 1000,
+      },
+    ];
     const auth = (token: string) => ({ authorization: `Bearer \${${token}}` });
     config["rollout:smokeTests"] = [
       {
@@ -228,6 +239,11 @@ describe("checks that say what the runbooks say", () => {
     assert.ok(Object.values(checks).every((c) => c.passed));
     assert.equal(checks["seeded-users"].observed, '[["approver"],["requester"]]');
     assert.equal(checks.logs.kind, "logs");
+    assert.equal(checks["ws-echo"].kind, "websocket");
+    assert.match(
+      checks["ws-echo"].expected,
+      /a reply to the message, echo="ping", version="1\.0\.0", within 1000 ms/,
+    );
     assert.match(checks.logs.expected, /no line matching \/ERROR\|FATAL\/, a line matching \/listening on\//);
     assert.match(checks.version.expected, /version a string, matching \/\^1\\\.\\d\+\\\.\\d\+\$\//);
     assert.deepEqual(

@@ -45,6 +45,7 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
     "HttpCheck",
     "SqlCheck",
     "LogCheck",
+    "WebSocketCheck",
     "SmokeTest",
     "Soak",
   ];
@@ -91,6 +92,19 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           since: at(0),
           attempts: 1,
           latencyMs: 5,
+          elapsedMs: 5,
+        },
+      };
+    case "WebSocketCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          url: spec.url,
+          passed: true,
+          expected: "a first message",
+          latencyMs: 5,
+          attempts: 1,
           elapsedMs: 5,
         },
       };

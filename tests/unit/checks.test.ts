@@ -12,6 +12,8 @@ import { describeField, judgeField, judgeFields } from "../../engines/checks/mat
 import { encodeBody, fillSecrets } from "../../engines/checks/request";
 import { runSmokeTest } from "../../engines/checks/smoke";
 import { expectedText, rowsSeen } from "../../engines/checks/sql";
+import { runWebSocketCheck, type WebSocketCheckSpec } from "../../engines/checks/websocket";
+import { WebSocketServer } from "ws";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const required = { databasePassword: true, appDatabasePassword: true };
@@ -444,3 +446,60 @@ describe("maintenance and SQL checks in config", () => {
 function withMatcher(expectJson: Record<string, unknown>) {
   return minimalRawConfig({ checks: [{ name: "api", url: "http://127.0.0.1:18181/api", expectJson }] });
 }
+
+describe("WebSocket checks against a local server", () => {
+  let server: WebSocketServer;
+  let url: string;
+  before(async () => {
+    server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    server.on("connection", (socket, req) => {
+      if (req.headers["x-api-key"] !== "ws-key") return socket.close(1008, "no key");
+      socket.send(JSON.stringify({ hello: "svc", version: "1.1.0" }));
+      socket.on("message", (data) => socket.send(JSON.stringify({ echo: data.toString() })));
+    });
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const spec = (overrides: Partial<WebSocketCheckSpec>): WebSocketCheckSpec => ({
+    name: "ws",
+    url,
+    headers: { "x-api-key": "{secret:wsKey}" },
+    secrets: { wsKey: "ws-key" },
+    expectContains: [],
+    expectJson: {},
+    latencyBudgetMs: 1000,
+    timeoutMs: 1000,
+    retries: 0,
+    retryIntervalMs: 10,
+    ...overrides,
+  });
+
+  it("judges the first message, or the reply to one sent", async () => {
+    const hello = await runWebSocketCheck(
+      spec({ expectJson: { hello: "svc", version: { regex: "^1\\." } } }),
+    );
+    assert.equal(hello.attempts, 1);
+    assert.match(hello.expected, /a first message, hello="svc", version matching \/\^1\\\.\//);
+    await assert.doesNotReject(runWebSocketCheck(spec({ send: "ping", expectContains: ['"echo":"ping"'] })));
+  });
+
+  it("fails naming what it expected and what came back, never the secret", async () => {
+    await assert.rejects(
+      runWebSocketCheck(spec({ send: "ping", expectJson: { echo: "pong" } })),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          /WebSocket check `ws` failed: ws:\/\/127\.0\.0\.1:\d+\/ws expected a reply to the message, echo="pong", within 1000 ms; got echo="ping" \(expected "pong"\)/,
+        );
+        assert.ok(!err.message.includes("ws-key"));
+        return true;
+      },
+    );
+    await assert.rejects(
+      runWebSocketCheck(spec({ url: "ws://127.0.0.1:1/ws" })),
+      /WebSocket check `ws` failed: .* got no reply \(ECONNREFUSED\)/,
+    );
+  });
+});
