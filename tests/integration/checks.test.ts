@@ -13,8 +13,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ROOT } from "../support/fixtures";
 import { declaredSecrets, listFiles, secretLeaks } from "../support/secretScan";
-import { createTestStack, sampleConfig, type Release, type TestStack } from "../support/stack";
+import { createTestStack, docker, sampleConfig, type Release, type TestStack } from "../support/stack";
 
+/** This file's own image repository: its builds of the sample service are its own, never another test's tag. */
+const IMAGE = "rollout-itest-checks-app";
 const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /** `HH:MM` in UTC, `minutes` from now. */
 const utcClock = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
@@ -36,6 +38,7 @@ describe("checks that say what the runbooks say", () => {
   /** The checks of this stack; `change` edits them for one scenario. */
   function checksConfig(release: Release, id: string, change: (c: Record<string, any>) => void = () => {}) {
     const config: Record<string, any> = { ...sampleConfig(t, release, id) };
+    config["rollout:release"] = { ...config["rollout:release"], image: `${IMAGE}:${release}` };
     config["rollout:app"] = {
       ...config["rollout:app"],
       env: { SEED_USER: "requester", SEED_USER_2: "approver" },
@@ -220,7 +223,18 @@ describe("checks that say what the runbooks say", () => {
     await t.stack.up({ message: "first install 1.0.0", onEvent });
   });
   after(async () => {
-    await t?.cleanup();
+    try {
+      await t?.cleanup();
+    } finally {
+      // The next run builds from the sources it has; a tag never names two builds.
+      for (const release of ["1.0.0", "1.1.0"]) {
+        try {
+          docker("rmi", "-f", `${IMAGE}:${release}`);
+        } catch {
+          // not built
+        }
+      }
+    }
   });
 
   it("a first install passes every kind of check, with named secrets in env, headers, bodies and the maintenance token", async () => {
@@ -235,6 +249,7 @@ describe("checks that say what the runbooks say", () => {
       "schema-version",
       "seeded-users",
       "version",
+      "ws-echo",
     ]);
     assert.ok(Object.values(checks).every((c) => c.passed));
     assert.equal(checks["seeded-users"].observed, '[["approver"],["requester"]]');
