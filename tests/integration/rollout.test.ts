@@ -177,7 +177,7 @@ describe("rollouts of the sample service", () => {
       preview.stdout,
       /#001 apply 0003_add_item_status\s*: \[.*"\s+ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'open';"/s,
     );
-    assert.match(preview.stdout, /rollout-itest-app:1\.0\.0"?\s*=>\s*"?rollout-itest-app:1\.1\.0/);
+    assert.match(preview.stdout, new RegExp(`${TEST_IMAGE}:1\\.0\\.0"?\\s*=>\\s*"?${TEST_IMAGE}:1\\.1\\.0`));
     const up = await t.stack.up({ message: "release 1.1.0" });
     const report = up.outputs.report.value as Report;
     assert.equal(await schemaVersion(), "0003");
