@@ -17,6 +17,12 @@ import {
   type PreflightResult,
   type PreflightSpec,
 } from "../engines/checks/preflight";
+import { runLogCheck, type LogCheckResult, type LogCheckSpec } from "../engines/checks/logs";
+import {
+  runWebSocketCheck,
+  type WebSocketCheckResult,
+  type WebSocketCheckSpec,
+} from "../engines/checks/websocket";
 import { runSmokeTest, type SmokeTestResult, type SmokeTestSpec } from "../engines/checks/smoke";
 import { runSoak, type SoakResult, type SoakSpec } from "../engines/checks/soak";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "../engines/checks/sql";
@@ -156,6 +162,24 @@ export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async
   runSqlCheck(i.connection as PgConnection, i.spec, "SQL check", progress),
 );
 export type SqlCheck = InstanceType<typeof SqlCheck>;
+
+export type LogCheckArgs = CheckArgs<LogCheckSpec>;
+/**
+ * The release's container logs since the release started: no line may match a forbidden pattern,
+ * and every required line must be there (waited for up to its timeout).
+ */
+export const LogCheck = step<LogCheckArgs, LogCheckResult>(STEPS.logCheck, async (i, progress) =>
+  runLogCheck(i.spec as LogCheckSpec, progress),
+);
+export type LogCheck = InstanceType<typeof LogCheck>;
+
+export type WebSocketCheckArgs = CheckArgs<WebSocketCheckSpec>;
+/** Connects to a WebSocket endpoint, optionally sends one message, and judges the first reply. */
+export const WebSocketCheck = step<WebSocketCheckArgs, WebSocketCheckResult>(
+  STEPS.wsCheck,
+  async (i, progress) => runWebSocketCheck(i.spec as WebSocketCheckSpec, progress),
+);
+export type WebSocketCheck = InstanceType<typeof WebSocketCheck>;
 
 export type SmokeTestArgs = CheckArgs<SmokeTestSpec>;
 /** A short HTTP flow with captured values (login -> token -> CRUD), run during `up` only. */

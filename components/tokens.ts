@@ -32,6 +32,8 @@ export const STEPS = {
   healthCheck: { token: "rollout:checks:HealthCheck", dynamicType: "HttpCheck", suffix: "run" },
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
+  logCheck: { token: "rollout:checks:LogCheck", dynamicType: "LogCheck", suffix: "run" },
+  wsCheck: { token: "rollout:checks:WebSocketCheck", dynamicType: "WebSocketCheck", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
   command: { token: "rollout:commands:Command", dynamicType: "Command", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },

@@ -3,11 +3,14 @@
 // here, so both see the same defaulted config. Pure: it throws a ConfigError that lists every
 // problem at once, each naming the key, the value received and how to fix it.
 import type { z } from "zod";
+import { secretNamesIn } from "../engines/checks/request";
 import {
   CONFIG_NAMESPACE,
   configSchema,
+  NAMED_SECRET_PREFIX,
   REQUIRED_SECRET_KEYS,
   SECRET_KEYS,
+  SECRET_NAME,
   type RolloutConfig,
   type SecretKey,
 } from "./schema";
@@ -57,30 +60,60 @@ function fixFor(key: string, issue: z.core.$ZodIssue): string {
   return `set it with \`pulumi config set --path '${key}' <value>\``;
 }
 
-function missingSecret(key: string, why: string): string {
-  return `${CONFIG_NAMESPACE}:${key} is missing (${why}). Fix: \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\`.`;
+/** The config key (without the namespace) a secret of this name is read from. */
+export function secretKeyOf(name: string): string {
+  return (SECRET_KEYS as readonly string[]).includes(name) ? name : `${NAMED_SECRET_PREFIX}${name}`;
+}
+
+function missingSecret(name: string, why: string): string {
+  const key = `${CONFIG_NAMESPACE}:${secretKeyOf(name)}`;
+  return `${key} is missing (${why}). Fix: \`pulumi config set --secret ${key} <value>\`.`;
+}
+
+/** `{secret: name}` and `{secret:NAME}` in strings, anywhere in a config value, with their keys. */
+function secretMentions(value: unknown, key: string): { name: string; from: string }[] {
+  if (typeof value === "string") return secretNamesIn(value).map((name) => ({ name, from: key }));
+  if (Array.isArray(value)) return value.flatMap((v, i) => secretMentions(v, `${key}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 1 && entries[0][0] === "secret" && typeof entries[0][1] === "string") {
+      return [{ name: entries[0][1], from: key }];
+    }
+    return entries.flatMap(([k, v]) => secretMentions(v, `${key}.${k}`));
+  }
+  return [];
 }
 
 /** Problems that span keys: secrets that config refers to, the maintenance token. */
 function referenceProblems(config: RolloutConfig, present: Partial<Record<SecretKey, boolean>>): string[] {
   const problems: string[] = [];
-  const known = new Set<string>(SECRET_KEYS);
-  const refer = (key: string, from: string) => {
-    if (!known.has(key)) {
-      problems.push(
-        `${from} refers to secret \`${key}\`, which is not a secret key; use one of: ${SECRET_KEYS.join(", ")}.`,
-      );
-    } else if (!present[key as SecretKey]) {
-      problems.push(missingSecret(key, `${from} refers to it`));
-    }
+  const refer = (name: string, from: string) => {
+    if (!present[name]) problems.push(missingSecret(name, `${from} refers to it`));
   };
   for (const [env, key] of Object.entries(config.app.secretEnv)) refer(key, `rollout:app.secretEnv.${env}`);
   config.smokeTests.forEach((test, i) => {
     for (const [v, value] of Object.entries(test.vars)) {
       if (typeof value === "object") refer(value.secret, `rollout:smokeTests[${i}].vars.${v}`);
     }
+    test.steps.forEach((step, j) => {
+      const at = `rollout:smokeTests[${i}].steps[${j}]`;
+      for (const m of secretMentions({ headers: step.headers, body: step.body, form: step.form }, at)) {
+        refer(m.name, m.from);
+      }
+    });
   });
-  if (config.maintenance) refer("maintenanceToken", "rollout:maintenance");
+  config.checks.forEach((check, i) => {
+    const at = `rollout:checks[${i}]`;
+    for (const m of secretMentions({ headers: check.headers, json: check.json, form: check.form }, at)) {
+      refer(m.name, m.from);
+    }
+  });
+  config.wsChecks.forEach((check, i) => {
+    for (const m of secretMentions({ headers: check.headers, send: check.send }, `rollout:wsChecks[${i}]`)) {
+      refer(m.name, m.from);
+    }
+  });
+  if (config.maintenance) refer(config.maintenance.tokenSecret, "rollout:maintenance.tokenSecret");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
   config.backup?.copies.forEach((copy, i) => {
     if (copy.kind !== "s3") return;
@@ -102,6 +135,48 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
 
 /** Every key a stack may set, without the namespace: the schema's keys and the secret keys. */
 export const KNOWN_KEYS: readonly string[] = [...Object.keys(configSchema.shape), ...SECRET_KEYS];
+
+/** Whether a key (without the namespace) names a secret: a legacy secret key or `secrets.<name>`. */
+export function isSecretKey(key: string): boolean {
+  return (SECRET_KEYS as readonly string[]).includes(key) || key.startsWith(NAMED_SECRET_PREFIX);
+}
+
+/**
+ * Problems of the named secrets a stack sets: a bad name, a name set twice (as a legacy key and as
+ * `secrets.<name>`), a value in plain text, or `rollout:secrets` set as one structured value.
+ * Values are never read here and never named.
+ */
+export function namedSecretProblems(keys: readonly string[], plainText: (key: string) => boolean): string[] {
+  const problems: string[] = [];
+  const ns = CONFIG_NAMESPACE;
+  for (const key of keys) {
+    if (key === "secrets") {
+      problems.push(
+        `${ns}:secrets is set as one structured value. Fix: set each secret as its own key, without --path: ` +
+          `\`pulumi config rm ${ns}:secrets\`, then \`pulumi config set --secret ${ns}:secrets.<name> <value>\`.`,
+      );
+      continue;
+    }
+    if (!key.startsWith(NAMED_SECRET_PREFIX)) continue;
+    const name = key.slice(NAMED_SECRET_PREFIX.length);
+    if (!SECRET_NAME.test(name)) {
+      problems.push(
+        `${ns}:${key} has an invalid secret name ${JSON.stringify(name)} (a letter, then up to 62 letters, digits, '_' or '-'). ` +
+          `Fix: \`pulumi config rm ${ns}:${key}\` and set it under a valid name.`,
+      );
+    } else if ((SECRET_KEYS as readonly string[]).includes(name)) {
+      problems.push(
+        `${ns}:${key} names the secret \`${name}\`, which is the key ${ns}:${name} already. ` +
+          `Fix: keep one of them: \`pulumi config rm ${ns}:${key}\`.`,
+      );
+    } else if (plainText(key)) {
+      problems.push(
+        `${ns}:${key} is set in plain text. Fix: \`pulumi config set --secret ${ns}:${key} <value>\` (the value stays encrypted in the stack file).`,
+      );
+    }
+  }
+  return problems;
+}
 
 /** Known keys that look like `key` (same letters ignoring case, or one is a prefix of the other). */
 function lookalikes(key: string): string[] {
@@ -130,17 +205,22 @@ function unknownKeyProblem(key: string): string {
  * @param stack the stack name, for messages.
  * @param raw the non-secret keys as Pulumi parsed them (objects for structured keys); any other
  *   key set in the stack belongs here too, so that it is refused.
- * @param secretsPresent which secret keys have a value.
+ * @param secretsPresent which secrets (by name) have a value.
+ * @param secretProblems problems of the secret keys themselves (namedSecretProblems).
  */
 export function loadConfig(
   stack: string,
   raw: Record<string, unknown>,
   secretsPresent: Partial<Record<SecretKey, boolean>>,
+  secretProblems: readonly string[] = [],
 ): RolloutConfig {
   const problems: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
-    if (value !== undefined && !KNOWN_KEYS.includes(key)) problems.push(unknownKeyProblem(key));
+    if (value !== undefined && !KNOWN_KEYS.includes(key) && key !== "secrets") {
+      problems.push(unknownKeyProblem(key));
+    }
   }
+  problems.push(...secretProblems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -153,7 +233,9 @@ export function loadConfig(
           issue.code === "unrecognized_keys"
             ? "is not a known setting"
             : value === undefined
-              ? "is missing"
+              ? issue.code === "custom"
+                ? `is missing (${issue.message})`
+                : "is missing"
               : `is invalid (${issue.message.replace(/^Invalid (input|option): /, "")}): got ${describe(value)}`;
         problems.push(`${key} ${what}. Fix: ${fixFor(key, issue)}.`);
       }
@@ -171,13 +253,15 @@ export function loadConfig(
 export interface ConfigReader<S> {
   /** A non-secret key (without the namespace) as a parsed value, or undefined when it is not set. */
   value(key: string): unknown;
-  /** A secret key's value, or undefined when it is not set. */
-  secret(key: SecretKey): S | undefined;
+  /** A secret key's value (`maintenanceToken`, `secrets.apiToken`), or undefined when it is not set. */
+  secret(key: string): S | undefined;
   /** Every key of the namespace the stack sets (without the namespace), known or not. */
   keys(): string[];
+  /** Whether a key that is set holds a plain (not secret) value. */
+  plainText(key: string): boolean;
 }
 
-/** The secrets a stack has set; the required ones are always there once config is loaded. */
+/** The secrets a stack has set, by name; the required ones are always there once config is loaded. */
 export type StackSecrets<S> = Partial<Record<SecretKey, S>> &
   Record<(typeof REQUIRED_SECRET_KEYS)[number], S>;
 
@@ -186,23 +270,31 @@ export function readConfig<S>(
   stack: string,
   reader: ConfigReader<S>,
 ): { config: RolloutConfig; secrets: StackSecrets<S> } {
-  const secretKeys: readonly string[] = SECRET_KEYS;
-  const keys = new Set([...Object.keys(configSchema.shape), ...reader.keys()]);
+  const stackKeys = reader.keys();
+  const keys = new Set([...Object.keys(configSchema.shape), ...stackKeys]);
   // An unknown key's value is never read: it may be a secret, and only its name goes in the error.
   const schemaKeys: readonly string[] = Object.keys(configSchema.shape);
   const raw = Object.fromEntries(
     [...keys]
-      .filter((key) => !secretKeys.includes(key))
+      .filter((key) => !isSecretKey(key))
       .map((key) => [key, schemaKeys.includes(key) ? reader.value(key) : true]),
   );
+  const secretProblems = namedSecretProblems(stackKeys, (key) => reader.plainText(key));
+  const names = [
+    ...SECRET_KEYS,
+    ...stackKeys
+      .filter((key) => key.startsWith(NAMED_SECRET_PREFIX))
+      .map((key) => key.slice(NAMED_SECRET_PREFIX.length))
+      .filter((name) => SECRET_NAME.test(name) && !(SECRET_KEYS as readonly string[]).includes(name)),
+  ];
   const secrets: Partial<Record<SecretKey, S>> = {};
-  for (const key of SECRET_KEYS) {
-    const value = reader.secret(key);
-    if (value !== undefined) secrets[key] = value;
+  for (const name of names) {
+    const value = reader.secret(secretKeyOf(name));
+    if (value !== undefined) secrets[name] = value;
   }
-  const present = Object.fromEntries(SECRET_KEYS.map((key) => [key, key in secrets]));
+  const present = Object.fromEntries(names.map((name) => [name, name in secrets]));
   // loadConfig refuses a stack without every required secret, so `secrets` holds them from here on.
-  return { config: loadConfig(stack, raw, present), secrets: secrets as StackSecrets<S> };
+  return { config: loadConfig(stack, raw, present, secretProblems), secrets: secrets as StackSecrets<S> };
 }
 
 /** A stack's config as the Automation API lists it: `namespace:key` -> value text (JSON for structured keys). */
@@ -222,6 +314,7 @@ export function entriesReader(entries: ConfigEntries): ConfigReader<string> {
     },
     secret: (key) => entries[`${CONFIG_NAMESPACE}:${key}`]?.value,
     keys: () => namespaceKeys(Object.keys(entries)),
+    plainText: (key) => entries[`${CONFIG_NAMESPACE}:${key}`]?.secret !== true,
   };
 }
 

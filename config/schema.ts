@@ -2,6 +2,7 @@
 // is written here and nowhere else (engines take their values as required arguments). Pure.
 import { z } from "zod";
 import { COMMAND_POINTS, patternProblem } from "../engines/commands";
+import { JSON_TYPES } from "../engines/checks/match";
 import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
 import { SSL_MODES } from "../engines/postgres";
 
@@ -17,6 +18,63 @@ const sqlIdentifier = z
 const port = z.number().int().min(1).max(65535);
 const loopbackOrName = z.string().min(1);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case env name");
+
+/** A secret's name: the `<name>` of `rollout:secrets.<name>`, or one of SECRET_KEYS. */
+export const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+const secretName = z
+  .string()
+  .regex(SECRET_NAME, "must be a secret name: a letter, then up to 62 letters, digits, '_' or '-'");
+/** `{secret: name}`: the value of a secret, which stays secret wherever it goes. */
+const secretRef = z.object({ secret: secretName }).strict();
+/** A plain value, in which `{secret:NAME}` stands for a secret's value, or a `{secret: name}` reference. */
+const stringOrSecret = z.union([z.string(), secretRef]);
+const httpMethod = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
+
+function validRegex(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a JSON field must be: a plain value (equality) or a matcher whose conditions must all hold. */
+const fieldExpectation = z.union(
+  [
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z
+      .object({
+        type: z.enum(JSON_TYPES).optional(),
+        regex: z.string().min(1).refine(validRegex, "must be a valid regular expression").optional(),
+        minLength: z.number().int().min(0).optional(),
+        exists: z.boolean().optional(),
+        equals: z.unknown().optional(),
+      })
+      .strict()
+      .refine(
+        (m) => Object.keys(m).length > 0,
+        "name at least one of type, regex, minLength, exists, equals",
+      ),
+  ],
+  {
+    error:
+      'must be a value to equal, or a matcher: {type: string|number|boolean|array|object|null}, {regex: "..."}, {minLength: N}, {exists: true|false} or {equals: <any JSON>}',
+  },
+);
+/** JSON fields by dotted path (`data.items`, `items.0.id`) and what each must be. */
+const expectJsonSchema = z.record(z.string().min(1), fieldExpectation);
+/** Text the body must contain: one string or several. */
+const bodyContains = z.union([
+  z
+    .string()
+    .min(1)
+    .transform((t) => [t]),
+  z.array(z.string().min(1)),
+]);
 
 const releaseSchema = z
   .object({
@@ -84,8 +142,8 @@ const appSchema = z
     databaseRole: sqlIdentifier,
     restart: z.enum(["no", "on-failure", "always", "unless-stopped"]).default("unless-stopped"),
     env: z.record(envName, z.string()).default({}),
-    /** Env variables filled from secret config keys: env name -> secret key name. */
-    secretEnv: z.record(envName, z.string().min(1)).default({}),
+    /** Env variables filled from secrets: env name -> secret name. */
+    secretEnv: z.record(envName, secretName).default({}),
     /** Named volume mounted into the service (e.g. for the maintenance flag), created once and kept. */
     stateVolume: z
       .object({ containerPath: z.string().startsWith("/") })
@@ -98,26 +156,98 @@ const httpCheckSchema = z
   .object({
     name,
     url: z.url({ protocol: /^https?$/ }),
-    method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
+    method: httpMethod.default("GET"),
+    /** Request headers; a value may be `{secret: name}` or hold `{secret:NAME}` (e.g. `Bearer {secret:apiToken}`). */
+    headers: z.record(z.string().min(1), stringOrSecret).default({}),
+    /** A JSON body; `{secret:NAME}` in its strings stands for a secret. */
+    json: z.unknown().optional(),
+    /** A form body (`application/x-www-form-urlencoded`); values as in headers. */
+    form: z.record(z.string().min(1), stringOrSecret).optional(),
     expectStatus: z.number().int().min(100).max(599).default(200),
-    /** JSON fields that must be present with these values; `{version}` expands to the release's version. */
-    expectJson: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-    expectBodyContains: z.string().optional(),
+    /** JSON fields and what they must be; `{version}` in a plain string expands to the release's version. */
+    expectJson: expectJsonSchema.default({}),
+    expectBodyContains: bodyContains.optional(),
     latencyBudgetMs: z.number().int().positive().default(1000),
     retries: z.number().int().min(0).max(100).default(10),
     retryIntervalMs: z.number().int().min(0).default(1000),
     deadlineSeconds: z.number().positive().max(3600).default(60),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.json !== undefined && c.form !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["form"], input: c.form, message: "give json or form, not both" });
+    }
+  });
 
-const sqlCheckSchema = z
+/** A WebSocket check: connect, optionally send one message, judge the first reply. */
+const wsCheckSchema = z
   .object({
     name,
-    sql: z.string().min(1),
-    /** Expected first value of the first row, as text. */
-    expect: z.union([z.string(), z.number(), z.boolean()]).transform(String),
-    timeoutSeconds: z.number().min(0).max(3600).default(0),
-    intervalMs: z.number().int().min(10).default(1000),
+    url: z.url({ protocol: /^wss?$/, error: "must be a ws:// or wss:// URL" }),
+    /** Handshake headers; values as in HTTP checks. */
+    headers: z.record(z.string().min(1), stringOrSecret).default({}),
+    /** A message sent once connected (an object is sent as JSON); without it, the server's first message is judged. */
+    send: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    expectContains: bodyContains.default([]),
+    expectJson: expectJsonSchema.default({}),
+    latencyBudgetMs: z.number().int().positive().default(1000),
+    timeoutMs: z.number().int().positive().max(600_000).default(5000),
+    retries: z.number().int().min(0).max(100).default(5),
+    retryIntervalMs: z.number().int().min(0).default(1000),
+  })
+  .strict();
+
+const sqlValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const sqlCheckFields = {
+  name,
+  sql: z.string().min(1),
+  /** Expected first value of the first row, as text. */
+  expect: sqlValue,
+  timeoutSeconds: z.number().min(0).max(3600).default(0),
+  intervalMs: z.number().int().min(10).default(1000),
+  /** Each query runs in a read-only transaction with this `statement_timeout`. */
+  statementTimeoutMs: z.number().int().min(1).max(3_600_000).default(10_000),
+};
+const sqlCheckSchema = z.object(sqlCheckFields).strict();
+/** A SQL check after the release: one expected value, or the whole expected row set. */
+const sqlAfterCheckSchema = z
+  .object({
+    ...sqlCheckFields,
+    expect: sqlValue.optional(),
+    /**
+     * Every row the query returns, in order: arrays of column values, or objects of column name ->
+     * value. Values compare as text (`null` for NULL).
+     */
+    expectRows: z
+      .union([
+        z.array(z.array(z.union([sqlValue, z.null()]))),
+        z.array(z.record(z.string(), z.union([sqlValue, z.null()]))),
+      ])
+      .optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.expect === undefined) === (c.expectRows === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["expect"],
+        input: c.expect,
+        message: "give either expect (the first value) or expectRows (every row), one of them",
+      });
+    }
+  });
+
+/** The log check: the release's container logs since the release started. */
+const logCheckSchema = z
+  .object({
+    /** Regular expressions no log line may match. */
+    forbid: z
+      .array(z.string().min(1).refine(validRegex, "must be a valid regular expression"))
+      .default(["ERROR|FATAL"]),
+    /** Lines (regular expressions) the logs must contain, each at least once. */
+    require: z.array(z.string().min(1).refine(validRegex, "must be a valid regular expression")).default([]),
+    /** Seconds to wait for the required lines to appear. */
+    timeoutSeconds: z.number().min(0).max(600).default(10),
   })
   .strict();
 
@@ -248,9 +378,9 @@ const backupCopySchema = z.discriminatedUnion(
         bucket: z.string().min(3),
         /** Key prefix; the stack name and the file name follow. */
         prefix: z.string().default(""),
-        /** Names of the secret config keys holding the access key id and the secret access key. */
-        accessKeySecret: z.string().min(1).default("s3AccessKey"),
-        secretKeySecret: z.string().min(1).default("s3SecretKey"),
+        /** Names of the secrets holding the access key id and the secret access key. */
+        accessKeySecret: secretName.default("s3AccessKey"),
+        secretKeySecret: secretName.default("s3SecretKey"),
         keep: keepBackups,
       })
       .strict(),
@@ -340,36 +470,86 @@ const migrationsSchema = z
 
 const maintenanceSchema = z
   .object({
-    url: z.url({ protocol: /^https?$/ }),
-    onMethod: z.enum(["PUT", "POST", "PATCH"]).default("PUT"),
-    offMethod: z.enum(["DELETE", "POST", "PUT", "PATCH"]).default("DELETE"),
+    /** One URL switched on and off by method (PUT on, DELETE off by default)... */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** ...or separate URLs to switch it on and off (POST to both by default). */
+    enableUrl: z.url({ protocol: /^https?$/ }).optional(),
+    disableUrl: z.url({ protocol: /^https?$/ }).optional(),
+    onMethod: z.enum(["PUT", "POST", "PATCH"]).optional(),
+    offMethod: z.enum(["DELETE", "POST", "PUT", "PATCH"]).optional(),
+    /** The secret holding the bearer token. */
+    tokenSecret: secretName.default("maintenanceToken"),
     /** Header that lets the rollout's own checks through while maintenance is on; sent with the token. */
     bypassHeader: z.string().min(1).optional(),
     /** A first install has no service to put in maintenance: go on when nothing answers. */
     allowUnreachable: z.boolean().default(false),
     timeoutMs: z.number().int().positive().default(5000),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    const separate = m.enableUrl !== undefined || m.disableUrl !== undefined;
+    if (m.url !== undefined && separate) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["url"],
+        input: m.url,
+        message: "give url (one endpoint) or enableUrl and disableUrl, not both",
+      });
+    } else if (m.url === undefined && (m.enableUrl === undefined || m.disableUrl === undefined)) {
+      const missing = m.enableUrl === undefined ? "enableUrl" : "disableUrl";
+      ctx.addIssue({
+        code: "custom",
+        path: [separate ? missing : "url"],
+        input: undefined,
+        message: separate
+          ? "is needed with the other one: give both enableUrl and disableUrl"
+          : "give url (one endpoint switched by method) or enableUrl and disableUrl",
+      });
+    }
+  })
+  .transform(({ url, enableUrl, disableUrl, onMethod, offMethod, ...rest }) => ({
+    ...rest,
+    enableUrl: (enableUrl ?? url) as string,
+    disableUrl: (disableUrl ?? url) as string,
+    onMethod: onMethod ?? (url ? "PUT" : "POST"),
+    offMethod: offMethod ?? (url ? "DELETE" : "POST"),
+  }));
 
-const secretRef = z.object({ secret: z.string().min(1) }).strict();
-const stringOrSecret = z.union([z.string(), secretRef]);
 const smokeStepSchema = z
   .object({
     name: z.string().min(1),
-    method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
+    method: httpMethod.default("GET"),
     path: z.string().startsWith("/"),
-    headers: z.record(z.string(), z.string()).optional(),
+    /** `${var}` expands to a variable; a value may be `{secret: name}` or hold `{secret:NAME}`. */
+    headers: z.record(z.string(), stringOrSecret).optional(),
+    /** A JSON body. */
     body: z.unknown().optional(),
+    /** A form body (`application/x-www-form-urlencoded`), e.g. a form login. */
+    form: z.record(z.string().min(1), stringOrSecret).optional(),
     expectStatus: z.number().int().min(100).max(599),
-    expectJson: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    expectJson: expectJsonSchema.optional(),
+    expectBodyContains: bodyContains.optional(),
+    /** A slower answer fails the step (e.g. list < 100 ms). */
+    latencyBudgetMs: z.number().int().positive().optional(),
+    /** Variables to capture: name -> dotted path. Distinct names keep several logins' tokens apart. */
     capture: z.record(z.string(), z.string()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((step, ctx) => {
+    if (step.body !== undefined && step.form !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["form"],
+        input: step.form,
+        message: "give body or form, not both",
+      });
+    }
+  });
 const smokeTestSchema = z
   .object({
     name,
     baseUrl: z.url({ protocol: /^https?$/ }),
-    /** Starting variables; `{secret: key}` takes the value of a secret config key. */
+    /** Starting variables; `{secret: name}` takes the value of a secret. */
     vars: z.record(z.string(), stringOrSecret).default({}),
     steps: z.array(smokeStepSchema).min(1),
     stepTimeoutMs: z.number().int().positive().default(5000),
@@ -405,8 +585,8 @@ const preflightSchema = z
 
 const notifySchema = z
   .object({
-    /** Name of the secret config key holding the webhook URL. */
-    webhookSecret: z.string().min(1).default("webhookUrl"),
+    /** Name of the secret holding the webhook URL. */
+    webhookSecret: secretName.default("webhookUrl"),
     timeoutMs: z.number().int().positive().default(5000),
   })
   .strict();
@@ -542,7 +722,9 @@ export const configSchema = z.object({
   notify: notifySchema.optional(),
   maintenance: maintenanceSchema.optional(),
   checks: z.array(httpCheckSchema).default([]),
-  sqlChecks: z.array(sqlCheckSchema).default([]),
+  sqlChecks: z.array(sqlAfterCheckSchema).default([]),
+  logCheck: logCheckSchema.optional(),
+  wsChecks: z.array(wsCheckSchema).default([]),
   smokeTests: z.array(smokeTestSchema).default([]),
   soak: soakSchema.optional(),
   /** Commands run at named points of the rollout, here or over SSH. */
@@ -553,7 +735,10 @@ export const configSchema = z.object({
 
 /** Secret keys every stack needs; their values never pass through validation, only their presence. */
 export const REQUIRED_SECRET_KEYS = ["databasePassword", "appDatabasePassword"] as const;
-/** Secret keys a stack may set, referenced from config (`app.secretEnv`, `{secret: key}`, notify). */
+/**
+ * Secret keys of their own name that a stack may set, kept from before named secrets: each is also
+ * a secret name (`{secret: maintenanceToken}`). New secrets are `rollout:secrets.<name>`.
+ */
 export const OPTIONAL_SECRET_KEYS = [
   "maintenanceToken",
   "webhookUrl",
@@ -562,8 +747,12 @@ export const OPTIONAL_SECRET_KEYS = [
   "s3SecretKey",
   "sshPrivateKey",
 ] as const;
+/** The secret keys of their own name; any `rollout:secrets.<name>` is a secret too. */
 export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
-export type SecretKey = (typeof SECRET_KEYS)[number];
+/** The config key prefix of named secrets: `rollout:secrets.<name>`. */
+export const NAMED_SECRET_PREFIX = "secrets.";
+/** A secret's name: a legacy key or the `<name>` of `rollout:secrets.<name>`. */
+export type SecretKey = string;
 
 export type RolloutConfig = z.output<typeof configSchema>;
 export type ReleaseConfig = RolloutConfig["release"];
@@ -571,6 +760,7 @@ export type DatabaseConfig = RolloutConfig["database"];
 export type AppConfig = RolloutConfig["app"];
 export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
+export type LogCheckConfig = NonNullable<RolloutConfig["logCheck"]>;
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
 export type CommandConfig = RolloutConfig["commands"][number];

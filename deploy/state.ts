@@ -3,7 +3,9 @@
 import { dynamicTypeToken, STEPS } from "../components/tokens";
 import type { BackupResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
+import type { LogCheckResult } from "../engines/checks/logs";
 import type { SqlCheckResult } from "../engines/checks/sql";
+import type { WebSocketCheckResult } from "../engines/checks/websocket";
 import type { MigrateResult } from "../engines/migrations";
 import { backupReport, checkReports, schemaReport, type ReportSoFar } from "../engines/report";
 
@@ -104,6 +106,8 @@ export function runsSince(
     checks: checkReports(
       results<HttpCheckResult>(STEPS.healthCheck),
       results<SqlCheckResult>(STEPS.sqlCheck),
+      results<LogCheckResult>(STEPS.logCheck),
+      results<WebSocketCheckResult>(STEPS.wsCheck),
     ),
   };
 }

@@ -1,10 +1,13 @@
-// Maintenance mode over HTTP: one authenticated call to switch it on or off. No Pulumi inside.
+// Maintenance mode over HTTP: one authenticated call to switch it on or off (one URL by method, or
+// separate enable and disable URLs; the caller picks the URL and method). No Pulumi inside.
 
 export interface MaintenanceCall {
   readonly url: string;
   readonly method: string;
   /** Bearer token (a secret); sent, never reported. */
   readonly token: string;
+  /** The config key holding the token, for messages. @default "rollout:maintenanceToken" */
+  readonly tokenKey?: string;
   readonly timeoutMs: number;
   /**
    * When nothing answers (a first install has no service yet), record that and go on instead of
@@ -57,7 +60,7 @@ export async function switchMaintenance(
     throw new Error(
       `maintenance mode ${state} failed: ${call.method} ${call.url} got no response (${code}); ` +
         (state === "on"
-          ? "the rollout has not changed anything yet; bring the service up or fix maintenance.url"
+          ? "the rollout has not changed anything yet; bring the service up or fix rollout:maintenance"
           : "the release is deployed but still in maintenance; switch it off by hand or run `pulumi up` again"),
       { cause: err },
     );
@@ -70,7 +73,9 @@ export async function switchMaintenance(
     throw new Error(
       `maintenance mode ${state} failed: ${call.method} ${call.url} expected a 2xx answer, got ${response.status} ` +
         `${JSON.stringify(body)}` +
-        (response.status === 401 || response.status === 403 ? "; check rollout:maintenanceToken" : ""),
+        (response.status === 401 || response.status === 403
+          ? `; check ${call.tokenKey ?? "rollout:maintenanceToken"}`
+          : ""),
     );
   }
   return { state, outcome: "switched", status: response.status, at };

@@ -8,6 +8,7 @@ import {
   DatabaseObjects,
   DatabaseRestore,
   HealthCheck,
+  LogCheck,
   MaintenanceMode,
   Preflight,
   ReleaseMarker,
@@ -17,8 +18,9 @@ import {
   Soak,
   SqlCheck,
   TOKENS,
+  WebSocketCheck,
 } from "../components";
-import type { RolloutConfig, SecretKey } from "../config";
+import { secretKeyOf, type RolloutConfig, type SecretKey } from "../config";
 import { loadMigrations } from "../engines/migrations";
 import { reportMarkdown, type ReportFilesResult } from "../engines/report";
 import { judgeProgramGates } from "./gates";
@@ -32,7 +34,7 @@ export interface RolloutArgs {
   readonly config: RolloutConfig;
   /** Stack name, for labels, backup names and the report. */
   readonly stack: string;
-  /** Secret config values by key; `databasePassword` and `appDatabasePassword` are always present. */
+  /** Secret values by name; `databasePassword` and `appDatabasePassword` are always present. */
   readonly secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
   /** Folder that relative paths in config are resolved against (the project folder). */
   readonly projectDir: string;
@@ -40,6 +42,11 @@ export interface RolloutArgs {
   readonly now?: Date;
   /** Preview (warn on closed window and missing approvals) or update (refuse). @default the engine's mode */
   readonly dryRun?: boolean;
+}
+
+/** The one step of an optional check as a list of one, or none. */
+function optionalList<A>(args: A | undefined): { name: string; args: A }[] {
+  return args === undefined ? [] : [{ name: "logs", args }];
 }
 
 /**
@@ -73,7 +80,10 @@ export class Rollout extends pulumi.ComponentResource {
       secret: (key) => {
         const value = args.secrets[key];
         if (!value)
-          throw new pulumi.ResourceError(`secret rollout:${key} is required here but not set`, this);
+          throw new pulumi.ResourceError(
+            `secret rollout:${secretKeyOf(key)} is required here but not set; set it with \`pulumi config set --secret rollout:${secretKeyOf(key)} <value>\``,
+            this,
+          );
         return value;
       },
     };
@@ -141,6 +151,8 @@ export class Rollout extends pulumi.ComponentResource {
     const checks = run.group("checks", {
       http: each(HealthCheck, "check", w.healthChecks(triggers)),
       sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
+      ws: each(WebSocketCheck, "wscheck", w.wsChecks(triggers)),
+      logs: each(LogCheck, "logcheck", optionalList(w.logCheck(containers, preflight.startedAt, triggers))),
     });
     const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", w.smokeTests(triggers)) });
     const afterChecks = run.group("commands after the checks", {
@@ -168,6 +180,8 @@ export class Rollout extends pulumi.ComponentResource {
           schema,
           httpChecks: checks.http,
           sqlChecks: checks.sql,
+          logChecks: checks.logs,
+          wsChecks: checks.ws,
           smokeTests: smoke.tests,
           soak,
           timed: run.timed,
@@ -197,6 +211,8 @@ export class Rollout extends pulumi.ComponentResource {
       containers,
       httpChecks: checks.http,
       sqlChecks: checks.sql,
+      logChecks: checks.logs,
+      wsChecks: checks.ws,
       smokeTests: smoke.tests,
       soak,
       commands: [beforeBackup, afterSchema, afterServices, afterChecks].flatMap((g) => g.commands),

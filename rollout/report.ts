@@ -8,6 +8,7 @@ import type {
   DatabaseBackup,
   DatabaseRestore,
   HealthCheck,
+  LogCheck,
   MaintenanceMode,
   Preflight,
   ReleaseFacts,
@@ -16,11 +17,14 @@ import type {
   SmokeTest,
   Soak,
   SqlCheck,
+  WebSocketCheck,
 } from "../components";
 import type { RolloutConfig } from "../config";
 import type { BackupResult, CopyResult } from "../engines/backup";
 import type { CommandResult } from "../engines/commands";
 import type { HttpCheckResult } from "../engines/checks/http";
+import type { LogCheckResult } from "../engines/checks/logs";
+import type { WebSocketCheckResult } from "../engines/checks/websocket";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
 import type { SoakResult } from "../engines/checks/soak";
@@ -65,7 +69,17 @@ const opt = <T>(o: pulumi.Output<T> | undefined) => (o ? o : pulumi.output(undef
 export function successNoticeFacts(
   p: Pick<
     ReportSources,
-    "config" | "stack" | "digest" | "backup" | "schema" | "httpChecks" | "sqlChecks" | "smokeTests" | "soak"
+    | "config"
+    | "stack"
+    | "digest"
+    | "backup"
+    | "schema"
+    | "httpChecks"
+    | "sqlChecks"
+    | "logChecks"
+    | "wsChecks"
+    | "smokeTests"
+    | "soak"
   > & { readonly timed: ReportSources["timed"] },
 ): pulumi.Output<NoticeFact[]> {
   const { release } = p.config;
@@ -76,6 +90,8 @@ export function successNoticeFacts(
       schemaRun: opt(p.schema?.lastRun),
       http: pulumi.all(p.httpChecks.map((c) => c.result)),
       sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
+      logs: pulumi.all(p.logChecks.map((c) => c.result)),
+      ws: pulumi.all(p.wsChecks.map((c) => c.result)),
       smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
       soak: opt(p.soak?.result),
       phases: phaseTimings([...p.timed]),
@@ -101,7 +117,12 @@ export function successNoticeFacts(
         image: { after: release.image },
         backup: backupReport(r.backup as BackupResult | undefined),
         schema: schemaReport(r.schemaVersion, r.schemaRun as MigrateResult | undefined),
-        checks: checkReports(r.http as HttpCheckResult[], r.sql as SqlCheckResult[]),
+        checks: checkReports(
+          r.http as HttpCheckResult[],
+          r.sql as SqlCheckResult[],
+          r.logs as LogCheckResult[],
+          r.ws as WebSocketCheckResult[],
+        ),
         smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
         soak: (r.soak as SoakResult | undefined) ?? null,
         phases: r.phases as PhaseTiming[],
@@ -126,6 +147,8 @@ export interface ReportSources {
   readonly containers: ContainerRelease;
   readonly httpChecks: readonly HealthCheck[];
   readonly sqlChecks: readonly SqlCheck[];
+  readonly logChecks: readonly LogCheck[];
+  readonly wsChecks: readonly WebSocketCheck[];
   readonly smokeTests: readonly SmokeTest[];
   readonly soak?: Soak;
   /** Every command step, in the order they run. */
@@ -138,7 +161,9 @@ export interface ReportSources {
 /** The report of one rollout, resolved once every step it reads has run. */
 export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
   const { config, stack } = p;
-  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.smokeTests].map((c) => c.finishedAt);
+  const checkTimes = [...p.httpChecks, ...p.sqlChecks, ...p.logChecks, ...p.wsChecks, ...p.smokeTests].map(
+    (c) => c.finishedAt,
+  );
   const phaseTimes = phaseTimings(p.timed);
   const lastCheck = pulumi.all(checkTimes).apply((times) => times.sort().at(-1));
   const firstCheckStart = pulumi
@@ -159,6 +184,8 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     containerIds: p.containers.containerIds,
     http: pulumi.all(p.httpChecks.map((c) => c.result)),
     sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
+    logs: pulumi.all(p.logChecks.map((c) => c.result)),
+    ws: pulumi.all(p.wsChecks.map((c) => c.result)),
     smoke: pulumi.all(p.smokeTests.map((c) => c.result)),
     soak: opt(p.soak?.result),
     commands: pulumi.all(p.commands.map((c) => c.result)),
@@ -230,7 +257,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       schema: schemaReport(r.schemaVersion as string | undefined, r.schemaRun as MigrateResult | undefined),
       image: { before: previous?.image ?? null, after: release.image, id: r.imageId },
       containers: r.containerIds,
-      checks: checkReports(http, sql),
+      checks: checkReports(http, sql, r.logs as LogCheckResult[], r.ws as WebSocketCheckResult[]),
       smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
       commands: commandReports(

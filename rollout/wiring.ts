@@ -8,6 +8,8 @@ import type {
   CommandStepArgs,
   ContainerRelease,
   ContainerReleaseArgs,
+  LogCheckArgs,
+  WebSocketCheckArgs,
   DatabaseBackupArgs,
   DatabaseObjectsArgs,
   DatabaseRestoreArgs,
@@ -25,9 +27,13 @@ import type {
   SqlCheckArgs,
   Triggers,
 } from "../components";
-import { imageTag, type RolloutConfig, type SecretKey } from "../config";
+import { imageTag, secretKeyOf, type RolloutConfig, type SecretKey } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
-import type { SmokeTestSpec } from "../engines/checks/smoke";
+import type { LogCheckSpec } from "../engines/checks/logs";
+import type { FieldExpectation } from "../engines/checks/match";
+import { secretNamesIn } from "../engines/checks/request";
+import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
+import type { WebSocketCheckSpec } from "../engines/checks/websocket";
 import type { CommandHost, CommandPoint, CommandSecrets } from "../engines/commands";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
@@ -46,11 +52,36 @@ export interface WiringContext {
   readonly secret: (key: SecretKey) => pulumi.Output<string>;
 }
 
+/**
+ * A config value with each `{secret: name}` object written as the `{secret:name}` template the
+ * engines fill, and the secret names it uses.
+ */
+function withSecretTemplates<T>(value: T): { value: T; names: string[] } {
+  const names = new Set<string>();
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") {
+      for (const name of secretNamesIn(v)) names.add(name);
+      return v;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 1 && entries[0][0] === "secret" && typeof entries[0][1] === "string") {
+        names.add(entries[0][1]);
+        return `{secret:${entries[0][1]}}`;
+      }
+      return Object.fromEntries(entries.map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return { value: walk(value) as T, names: [...names] };
+}
+
 /** Expands `{version}` in expected JSON values to the release's image tag. */
 function expandExpectations(
-  expect: Record<string, string | number | boolean>,
+  expect: Record<string, FieldExpectation>,
   version: string | undefined,
-): Record<string, string | number | boolean> {
+): Record<string, FieldExpectation> {
   return Object.fromEntries(
     Object.entries(expect).map(([k, v]) => [
       k,
@@ -83,6 +114,16 @@ export class Wiring {
     return hashSources(
       context,
       build.prepareInputs.length > 0 ? [...build.prepareInputs, build.dockerfile] : ["."],
+    );
+  }
+
+  /** The named secrets' values as one secret output (empty when there are none). */
+  private secretValues(names: readonly string[]): pulumi.Output<Record<string, string>> {
+    if (names.length === 0) return pulumi.output({} as Record<string, string>);
+    return pulumi.secret(
+      pulumi
+        .all(names.map((name) => this.ctx.secret(name).apply((v) => [name, v] as const)))
+        .apply((pairs) => Object.fromEntries(pairs) as Record<string, string>),
     );
   }
 
@@ -134,7 +175,7 @@ export class Wiring {
           )
         : pulumi.interpolate`${release.image} is live${schemaVersion ? pulumi.interpolate`, schema at ${schemaVersion}` : ""}`;
     return {
-      webhookUrl: secret(notify.webhookSecret as SecretKey),
+      webhookUrl: secret(notify.webhookSecret),
       timeoutMs: notify.timeoutMs,
       notification: pulumi
         .all([summary, facts ?? pulumi.output(undefined)])
@@ -147,10 +188,11 @@ export class Wiring {
     const { maintenance } = this.ctx.config;
     if (!maintenance) return undefined;
     const call = pulumi.secret(
-      this.ctx.secret("maintenanceToken").apply((token) => ({
-        url: maintenance.url,
+      this.ctx.secret(maintenance.tokenSecret).apply((token) => ({
+        url: state === "on" ? maintenance.enableUrl : maintenance.disableUrl,
         method: state === "on" ? maintenance.onMethod : maintenance.offMethod,
         token,
+        tokenKey: `rollout:${secretKeyOf(maintenance.tokenSecret)}`,
         timeoutMs: maintenance.timeoutMs,
         allowUnreachable: maintenance.allowUnreachable,
       })),
@@ -186,8 +228,8 @@ export class Wiring {
                     bucket: copy.bucket,
                     prefix: copy.prefix,
                     keep: copy.keep,
-                    accessKeyId: this.ctx.secret(copy.accessKeySecret as SecretKey),
-                    secretAccessKey: this.ctx.secret(copy.secretKeySecret as SecretKey),
+                    accessKeyId: this.ctx.secret(copy.accessKeySecret),
+                    secretAccessKey: this.ctx.secret(copy.secretKeySecret),
                   },
             ),
             requiredCopies: backup.requiredCopies,
@@ -271,9 +313,7 @@ export class Wiring {
           env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
           secretEnv: {
             DATABASE_URL: databaseUrl,
-            ...Object.fromEntries(
-              Object.entries(app.secretEnv).map(([env, key]) => [env, secret(key as SecretKey)]),
-            ),
+            ...Object.fromEntries(Object.entries(app.secretEnv).map(([env, key]) => [env, secret(key)])),
           },
           restart: app.restart,
           volumes: app.stateVolume ? [{ name: "state", containerPath: app.stateVolume.containerPath }] : [],
@@ -380,13 +420,58 @@ export class Wiring {
       });
   }
 
-  /** One HTTP check a config entry, `{version}` expanded. */
+  /**
+   * One HTTP check a config entry, `{version}` expanded; a check whose headers or body name a
+   * secret gets the secret's value in its (then secret) spec.
+   */
   healthChecks(triggers: Triggers): { name: string; args: HealthCheckArgs }[] {
     return this.ctx.config.checks.map((check) => {
-      const spec: HttpCheckSpec = {
-        ...check,
+      const { json, form, headers: rawHeaders, ...rest } = check;
+      const request = withSecretTemplates({ headers: rawHeaders, json, form });
+      const plain: HttpCheckSpec = {
+        ...rest,
+        headers: request.value.headers as Record<string, string>,
+        ...(request.value.json !== undefined || request.value.form !== undefined
+          ? {
+              body: {
+                ...(request.value.json !== undefined ? { json: request.value.json } : {}),
+                ...(request.value.form !== undefined
+                  ? { form: request.value.form as Record<string, string> }
+                  : {}),
+              },
+            }
+          : {}),
         expectJson: expandExpectations(check.expectJson, this.version),
       };
+      const spec =
+        request.names.length === 0
+          ? plain
+          : this.secretValues(request.names).apply((secrets): HttpCheckSpec => ({ ...plain, secrets }));
+      return { name: check.name, args: { spec, triggers } };
+    });
+  }
+
+  /** One WebSocket check a config entry; one naming a secret gets its value in its (then secret) spec. */
+  wsChecks(triggers: Triggers): { name: string; args: WebSocketCheckArgs }[] {
+    return this.ctx.config.wsChecks.map((check) => {
+      const request = withSecretTemplates({ headers: check.headers, send: check.send });
+      const send = request.value.send;
+      const plain: WebSocketCheckSpec = {
+        name: check.name,
+        url: check.url,
+        headers: request.value.headers as Record<string, string>,
+        ...(send !== undefined ? { send: typeof send === "string" ? send : JSON.stringify(send) } : {}),
+        expectContains: check.expectContains,
+        expectJson: expandExpectations(check.expectJson, this.version),
+        latencyBudgetMs: check.latencyBudgetMs,
+        timeoutMs: check.timeoutMs,
+        retries: check.retries,
+        retryIntervalMs: check.retryIntervalMs,
+      };
+      const spec =
+        request.names.length === 0
+          ? plain
+          : this.secretValues(request.names).apply((secrets): WebSocketCheckSpec => ({ ...plain, secrets }));
       return { name: check.name, args: { spec, triggers } };
     });
   }
@@ -400,7 +485,9 @@ export class Wiring {
         connection: this.adminConnection(),
         spec: {
           ...check,
-          expect: check.expect.replace("{schemaTarget}", schemaTargetShown(release.schemaTarget)),
+          ...(check.expect !== undefined
+            ? { expect: check.expect.replace("{schemaTarget}", schemaTargetShown(release.schemaTarget)) }
+            : {}),
         },
         triggers,
       },
@@ -412,7 +499,7 @@ export class Wiring {
     const { config, secret } = this.ctx;
     const bypassHeader = config.maintenance?.bypassHeader;
     const headers = bypassHeader
-      ? secret("maintenanceToken").apply((t) => ({ [bypassHeader]: t }))
+      ? secret(config.maintenance!.tokenSecret).apply((t) => ({ [bypassHeader]: t }))
       : pulumi.output({} as Record<string, string>);
     return config.smokeTests.map((test) => {
       const vars = pulumi
@@ -420,23 +507,59 @@ export class Wiring {
           Object.entries(test.vars).map(([k, v]) =>
             typeof v === "string"
               ? pulumi.output([k, v] as const)
-              : secret(v.secret as SecretKey).apply((s) => [k, s] as const),
+              : secret(v.secret).apply((s) => [k, s] as const),
           ),
         )
         .apply((pairs) => Object.fromEntries(pairs) as Record<string, string>);
-      const spec: pulumi.Output<SmokeTestSpec> = pulumi.all([vars, headers]).apply(([v, h]) => ({
-        name: test.name,
-        baseUrl: test.baseUrl,
-        headers: h,
-        vars: v,
-        steps: test.steps.map((step) => ({
+      const steps = withSecretTemplates(
+        test.steps.map((step): SmokeStep => ({
           ...step,
+          headers: step.headers as Record<string, string> | undefined,
+          form: step.form as Record<string, string> | undefined,
           expectJson: step.expectJson ? expandExpectations(step.expectJson, this.version) : undefined,
         })),
-        stepTimeoutMs: test.stepTimeoutMs,
-      }));
+      );
+      const spec: pulumi.Output<SmokeTestSpec> = pulumi
+        .all([vars, headers, this.secretValues(steps.names)])
+        .apply(([v, h, secrets]) => ({
+          name: test.name,
+          baseUrl: test.baseUrl,
+          headers: h,
+          vars: v,
+          ...(steps.names.length > 0 ? { secrets } : {}),
+          steps: steps.value,
+          stepTimeoutMs: test.stepTimeoutMs,
+        }));
       return { name: test.name, args: { spec, triggers } };
     });
+  }
+
+  /**
+   * The log check over the release's containers, when the stack has one: their logs since the
+   * release started (`since`, the preflight's start). The stack's secrets are handed over only to
+   * be kept out of its messages.
+   */
+  logCheck(
+    containers: ContainerRelease,
+    since: pulumi.Output<string>,
+    triggers: Triggers,
+  ): LogCheckArgs | undefined {
+    const { logCheck, docker, app } = this.ctx.config;
+    if (!logCheck) return undefined;
+    const hidden = this.secretValues([...new Set(["appDatabasePassword", ...Object.values(app.secretEnv)])]);
+    const spec = pulumi
+      .all([containers.containerIds, since, hidden])
+      .apply(([ids, from, secrets]): LogCheckSpec => ({
+        name: "logs",
+        dockerHost: docker.host,
+        containers: ids,
+        since: from,
+        forbid: logCheck.forbid,
+        require: logCheck.require,
+        timeoutSeconds: logCheck.timeoutSeconds,
+        ...(Object.keys(secrets).length > 0 ? { secrets: Object.values(secrets) } : {}),
+      }));
+    return { spec, triggers };
   }
 
   /** The soak over every GET check's URL, when the stack soaks. */

@@ -11,7 +11,8 @@ await build({
   platform: "node",
   target: "node20",
   // pg can use an optional native binding; the pure JS client is what the image runs.
-  external: ["pg-native"],
+  // ws can use optional native helpers; its pure JS paths are what the image runs.
+  external: ["pg-native", "bufferutil", "utf-8-validate"],
   logLevel: "warning",
 });
 console.log("sample-app bundled to dist/server.js");

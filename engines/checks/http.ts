@@ -2,6 +2,8 @@
 // `up`, and the unit tests call it against a local server. Dynamic providers are serialized by value,
 // so this module uses only Node globals (fetch, performance, AbortSignal) and plain functions.
 import { quiet, type Progress } from "../progress";
+import { describeField, judgeFields, type FieldExpectation } from "./match";
+import { encodeBody, fillSecrets, hide, type RequestBody } from "./request";
 
 /** What one HTTP check expects. */
 export interface HttpCheckSpec {
@@ -9,13 +11,17 @@ export interface HttpCheckSpec {
   readonly name: string;
   readonly url: string;
   readonly method: string;
-  /** Header values may be secrets; they are sent, never reported. */
+  /** Header values; `{secret:NAME}` in them is filled from `secrets`. Sent, never reported. */
   readonly headers?: Record<string, string>;
-  readonly body?: string;
+  /** A JSON or form body; `{secret:NAME}` in its strings is filled from `secrets`. */
+  readonly body?: RequestBody;
+  /** The values of the secrets the headers and body name; they never appear in a message. */
+  readonly secrets?: Record<string, string>;
   readonly expectStatus: number;
-  /** Top-level JSON fields that must equal these values. */
-  readonly expectJson: Record<string, string | number | boolean>;
-  readonly expectBodyContains?: string;
+  /** JSON fields (dotted paths) and what they must be: a plain value, or a matcher. */
+  readonly expectJson: Record<string, FieldExpectation>;
+  /** Text the body must contain, each of them. */
+  readonly expectBodyContains?: string | readonly string[];
   /** A response slower than this fails the attempt. */
   readonly latencyBudgetMs: number;
   /** Extra attempts after the first. */
@@ -48,26 +54,20 @@ export function judgeResponse(
 ): string | undefined {
   const problems: string[] = [];
   if (status !== spec.expectStatus) problems.push(`status ${status} (expected ${spec.expectStatus})`);
-  const fields = Object.entries(spec.expectJson);
-  if (fields.length > 0) {
+  const secrets = Object.values(spec.secrets ?? {});
+  if (Object.keys(spec.expectJson).length > 0) {
     let json: unknown;
+    let parsed = true;
     try {
       json = JSON.parse(bodyText);
     } catch {
-      problems.push(`a body that is not JSON: ${JSON.stringify(bodyText.slice(0, 120))}`);
+      parsed = false;
+      problems.push(`a body that is not JSON: ${JSON.stringify(hide(bodyText.slice(0, 120), secrets))}`);
     }
-    if (json !== undefined) {
-      for (const [field, expected] of fields) {
-        const actual =
-          json !== null && typeof json === "object" ? (json as Record<string, unknown>)[field] : undefined;
-        if (actual !== expected) {
-          problems.push(`${field}=${JSON.stringify(actual)} (expected ${JSON.stringify(expected)})`);
-        }
-      }
-    }
+    if (parsed) problems.push(...judgeFields(json, spec.expectJson).map((p) => hide(p, secrets)));
   }
-  if (spec.expectBodyContains !== undefined && !bodyText.includes(spec.expectBodyContains)) {
-    problems.push(`a body without ${JSON.stringify(spec.expectBodyContains)}`);
+  for (const text of containsOf(spec)) {
+    if (!bodyText.includes(text)) problems.push(`a body without ${JSON.stringify(text)}`);
   }
   if (latencyMs > spec.latencyBudgetMs) {
     problems.push(`latency ${latencyMs} ms (budget ${spec.latencyBudgetMs} ms)`);
@@ -75,13 +75,16 @@ export function judgeResponse(
   return problems.length === 0 ? undefined : problems.join(", ");
 }
 
+function containsOf(spec: Pick<HttpCheckSpec, "expectBodyContains">): readonly string[] {
+  const contains = spec.expectBodyContains;
+  return contains === undefined ? [] : typeof contains === "string" ? [contains] : contains;
+}
+
 /** A one-line statement of what the check expects, for failure messages. */
 export function describeExpectation(spec: HttpCheckSpec): string {
   const parts = [`status ${spec.expectStatus}`];
-  for (const [field, value] of Object.entries(spec.expectJson))
-    parts.push(`${field}=${JSON.stringify(value)}`);
-  if (spec.expectBodyContains !== undefined)
-    parts.push(`body containing ${JSON.stringify(spec.expectBodyContains)}`);
+  for (const [field, value] of Object.entries(spec.expectJson)) parts.push(describeField(field, value));
+  for (const text of containsOf(spec)) parts.push(`body containing ${JSON.stringify(text)}`);
   parts.push(`within ${spec.latencyBudgetMs} ms`);
   return parts.join(", ");
 }
@@ -98,6 +101,14 @@ export async function runHttpCheck(
   const deadline = started + spec.deadlineSeconds * 1000;
   let lastProblem = "no attempt was made";
   let attempts = 0;
+  const where = `health check \`${spec.name}\``;
+  const fill = (text: string) => fillSecrets(text, spec.secrets ?? {}, where);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k] = fill(v);
+  const body = spec.body ? encodeBody(spec.body, fill) : undefined;
+  if (body && !Object.keys(headers).some((k) => k.toLowerCase() === "content-type")) {
+    headers["content-type"] = body.contentType;
+  }
   while (attempts <= spec.retries) {
     attempts++;
     const attemptStarted = performance.now();
@@ -105,8 +116,8 @@ export async function runHttpCheck(
     try {
       const response = await fetch(spec.url, {
         method: spec.method,
-        headers: spec.headers,
-        body: spec.body,
+        headers,
+        body: body?.text,
         redirect: "manual",
         signal: AbortSignal.timeout(Math.min(remainingMs, Math.max(spec.latencyBudgetMs * 5, 5000))),
       });

@@ -1,8 +1,15 @@
 // Smoke tests: short HTTP flows with captured values (login -> token -> create -> read -> update ->
 // delete), each step with an expected status. No Pulumi inside; serialized by value into a dynamic
 // provider, so only Node globals and plain functions.
+import { describeField, judgeFields, pick, type FieldExpectation } from "./match";
+import { encodeBody, fillSecrets, hide } from "./request";
 
-/** One request of a flow. `${var}` in path, headers and string body values expands to a variable. */
+export { pick } from "./match";
+
+/**
+ * One request of a flow. `${var}` in path, headers and string body values expands to a variable;
+ * `{secret:NAME}` in headers and body values to a secret of the flow's `secrets`.
+ */
 export interface SmokeStep {
   readonly name: string;
   readonly method: string;
@@ -11,9 +18,15 @@ export interface SmokeStep {
   readonly headers?: Record<string, string>;
   /** JSON body. */
   readonly body?: unknown;
+  /** Form body (`application/x-www-form-urlencoded`), instead of a JSON one. */
+  readonly form?: Record<string, string>;
   readonly expectStatus: number;
-  /** Top-level JSON fields the response must carry with these values (after expansion). */
-  readonly expectJson?: Record<string, string | number | boolean>;
+  /** JSON fields (dotted paths) and what they must be: a plain value (after expansion) or a matcher. */
+  readonly expectJson?: Record<string, FieldExpectation>;
+  /** Text the body must contain. */
+  readonly expectBodyContains?: readonly string[];
+  /** A slower answer fails the step. @default no budget */
+  readonly latencyBudgetMs?: number;
   /** Variables to capture from the JSON response: variable name -> dotted path, e.g. `id` or `data.token`. */
   readonly capture?: Record<string, string>;
 }
@@ -25,6 +38,8 @@ export interface SmokeTestSpec {
   readonly headers?: Record<string, string>;
   /** Starting variables (e.g. the login user and password); values may be secrets. */
   readonly vars?: Record<string, string>;
+  /** Secrets the steps name with `{secret:NAME}`; never shown in a message. */
+  readonly secrets?: Record<string, string>;
   readonly steps: readonly SmokeStep[];
   /** Per-step timeout. */
   readonly stepTimeoutMs: number;
@@ -36,6 +51,8 @@ export interface SmokeStepResult {
   readonly path: string;
   readonly status: number;
   readonly latencyMs: number;
+  /** The step's latency budget, when it has one. */
+  readonly latencyBudgetMs?: number;
 }
 
 export interface SmokeTestResult {
@@ -57,48 +74,42 @@ export function expand(text: string, vars: Record<string, string>, where: string
   });
 }
 
-function expandDeep(value: unknown, vars: Record<string, string>, where: string): unknown {
-  if (typeof value === "string") return expand(value, vars, where);
-  if (Array.isArray(value)) return value.map((v) => expandDeep(v, vars, where));
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandDeep(v, vars, where)]));
-  }
-  return value;
-}
-
-/** The value at a dotted path (`data.items.0.id`) of a JSON value, or undefined. */
-export function pick(value: unknown, dotted: string): unknown {
-  let current = value;
-  for (const part of dotted.split(".")) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[part];
-  }
-  return current;
-}
-
 /** Shows a response body in a message, shortened, with variable values (tokens) not echoed. */
 function preview(body: string, secrets: string[]): string {
-  let shown = body.length > 200 ? `${body.slice(0, 200)}...` : body;
-  for (const secret of secrets) if (secret.length >= 4) shown = shown.split(secret).join("[secret]");
-  return JSON.stringify(shown);
+  return JSON.stringify(hide(body.length > 200 ? `${body.slice(0, 200)}...` : body, secrets));
+}
+
+/** The step's expected fields, `${var}` expanded in plain string values. */
+function expectations(
+  step: SmokeStep,
+  vars: Record<string, string>,
+  where: string,
+): Record<string, FieldExpectation> {
+  return Object.fromEntries(
+    Object.entries(step.expectJson ?? {}).map(([field, e]) => [
+      field,
+      typeof e === "string" ? expand(e, vars, where) : e,
+    ]),
+  );
 }
 
 /** Runs the flow; throws naming the test, the step, what was expected and what came back. */
 export async function runSmokeTest(spec: SmokeTestSpec): Promise<SmokeTestResult> {
   const started = performance.now();
   const vars: Record<string, string> = { ...spec.vars };
-  const hidden = [...Object.values(spec.vars ?? {}), ...Object.values(spec.headers ?? {})];
+  // Secret values are never shown; variable and captured values (tokens) not echoed from a body.
+  const secrets = [...Object.values(spec.headers ?? {}), ...Object.values(spec.secrets ?? {})];
+  const hidden = [...Object.values(spec.vars ?? {}), ...secrets];
   const results: SmokeStepResult[] = [];
   for (const step of spec.steps) {
     const where = `smoke test \`${spec.name}\` step \`${step.name}\``;
     const path = expand(step.path, vars, where);
+    const fill = (text: string) => fillSecrets(expand(text, vars, where), spec.secrets ?? {}, where);
     const headers: Record<string, string> = { ...spec.headers };
-    for (const [k, v] of Object.entries(step.headers ?? {})) headers[k] = expand(v, vars, where);
-    let body: string | undefined;
-    if (step.body !== undefined) {
-      body = JSON.stringify(expandDeep(step.body, vars, where));
-      headers["content-type"] = "application/json";
-    }
+    for (const [k, v] of Object.entries(step.headers ?? {})) headers[k] = fill(v);
+    const encoded = encodeBody({ json: step.body, form: step.form }, fill);
+    const body = encoded?.text;
+    if (encoded) headers["content-type"] = encoded.contentType;
     const stepStarted = performance.now();
     let status: number;
     let text: string;
@@ -115,8 +126,11 @@ export async function runSmokeTest(spec: SmokeTestSpec): Promise<SmokeTestResult
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       throw new Error(
-        `${where} failed: ${step.method} ${path} expected ${step.expectStatus}; got no response ` +
-          `(${cause?.code ?? (err as Error).message}) after ${Math.round(performance.now() - stepStarted)} ms`,
+        hide(
+          `${where} failed: ${step.method} ${path} expected ${step.expectStatus}; got no response ` +
+            `(${cause?.code ?? (err as Error).message}) after ${Math.round(performance.now() - stepStarted)} ms`,
+          secrets,
+        ),
         { cause: err },
       );
     }
@@ -131,12 +145,9 @@ export async function runSmokeTest(spec: SmokeTestSpec): Promise<SmokeTestResult
         problems.push("a body that is not JSON");
       }
     }
+    const expectJson = expectations(step, vars, where);
     if (json !== undefined) {
-      for (const [field, expected] of Object.entries(step.expectJson ?? {})) {
-        const want = typeof expected === "string" ? expand(expected, vars, where) : expected;
-        const got = pick(json, field);
-        if (got !== want) problems.push(`${field}=${JSON.stringify(got)} (expected ${JSON.stringify(want)})`);
-      }
+      problems.push(...judgeFields(json, expectJson));
       for (const [name, dotted] of Object.entries(step.capture ?? {})) {
         const value = pick(json, dotted);
         if (value === undefined || value === null || typeof value === "object") {
@@ -147,14 +158,36 @@ export async function runSmokeTest(spec: SmokeTestSpec): Promise<SmokeTestResult
         }
       }
     }
+    for (const wanted of step.expectBodyContains ?? []) {
+      if (!text.includes(wanted)) problems.push(`a body without ${JSON.stringify(wanted)}`);
+    }
+    if (step.latencyBudgetMs !== undefined && latencyMs > step.latencyBudgetMs) {
+      problems.push(`latency ${latencyMs} ms (budget ${step.latencyBudgetMs} ms)`);
+    }
     if (problems.length > 0) {
+      const fields = Object.entries(expectJson).map(([f, e]) => describeField(f, e));
+      const wanted = [
+        `status ${step.expectStatus}`,
+        ...fields,
+        ...(step.expectBodyContains ?? []).map((t) => `body containing ${JSON.stringify(t)}`),
+        ...(step.latencyBudgetMs !== undefined ? [`within ${step.latencyBudgetMs} ms`] : []),
+      ];
       throw new Error(
-        `${where} failed: ${step.method} ${path} expected status ${step.expectStatus}` +
-          `${step.expectJson ? ` and ${JSON.stringify(step.expectJson)}` : ""}; got ${problems.join(", ")} ` +
-          `after ${latencyMs} ms, body ${preview(text, hidden)}`,
+        hide(
+          `${where} failed: ${step.method} ${path} expected ${wanted.join(", ")}; got ${problems.join(", ")} ` +
+            `after ${latencyMs} ms, body ${preview(text, hidden)}`,
+          secrets,
+        ),
       );
     }
-    results.push({ name: step.name, method: step.method, path: step.path, status, latencyMs });
+    results.push({
+      name: step.name,
+      method: step.method,
+      path: step.path,
+      status,
+      latencyMs,
+      ...(step.latencyBudgetMs !== undefined ? { latencyBudgetMs: step.latencyBudgetMs } : {}),
+    });
   }
   return {
     name: spec.name,

@@ -1,5 +1,7 @@
-// SQL checks and gates: a query whose first value must equal an expected value, polled until a
-// deadline (a gate such as "no active sessions" may take a while to hold). No Pulumi inside.
+// SQL checks and gates: a query whose first value (or whole row set) must equal what is expected,
+// polled until a deadline (a gate such as "no active sessions" may take a while to hold). Each query
+// runs in a read-only transaction with a statement timeout: a check looks, it never writes, and a
+// slow one cannot hold the rollout. No Pulumi inside.
 import type { Client } from "pg";
 import { connect, type PgConnection } from "../postgres";
 import { quiet, throttled, type Progress } from "../progress";
@@ -8,8 +10,15 @@ export interface SqlCheckSpec {
   readonly name: string;
   /** A query returning one value in its first column of its first row. */
   readonly sql: string;
-  /** The value as text (`String(value)`, NULL as "null"). */
-  readonly expect: string;
+  /** The value as text (`String(value)`, NULL as "null"); or `expectRows`. */
+  readonly expect?: string;
+  /**
+   * Every row, in order, as text values (NULL as null): arrays of column values, or objects of
+   * column name -> value.
+   */
+  readonly expectRows?: readonly (readonly (string | null)[])[] | readonly Record<string, string | null>[];
+  /** `statement_timeout` of each query. */
+  readonly statementTimeoutMs?: number;
   /** Keep polling until this many seconds have passed. 0 = one try. */
   readonly timeoutSeconds: number;
   readonly intervalMs: number;
@@ -31,6 +40,61 @@ export function firstValue(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return "no rows";
   const value = Object.values(rows[0])[0];
   return value === null || value === undefined ? "null" : String(value);
+}
+
+const text = (value: unknown): string | null =>
+  value === null || value === undefined
+    ? null
+    : value instanceof Date
+      ? value.toISOString()
+      : typeof value === "object"
+        ? JSON.stringify(value)
+        : String(value);
+
+/** The rows as the check compares them: arrays of text (NULL as null), or objects when expected so. */
+export function rowsSeen(
+  rows: Record<string, unknown>[],
+  asObjects: boolean,
+): (string | null)[][] | Record<string, string | null>[] {
+  return asObjects
+    ? rows.map((row) => sortedKeys(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, text(v)]))))
+    : rows.map((row) => Object.values(row).map(text));
+}
+
+function sortedKeys<T>(row: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** What the check expects, as text for messages and the report. */
+export function expectedText(spec: Pick<SqlCheckSpec, "expect" | "expectRows">): string {
+  if (spec.expectRows === undefined) return spec.expect ?? "";
+  return JSON.stringify(
+    spec.expectRows.map((row) =>
+      Array.isArray(row) ? row : sortedKeys(row as Record<string, string | null>),
+    ),
+  );
+}
+
+/** What the query returned, the way the check compares it. */
+function seen(spec: SqlCheckSpec, rows: Record<string, unknown>[]): string {
+  if (spec.expectRows === undefined) return firstValue(rows);
+  const objects = spec.expectRows.length > 0 && !Array.isArray(spec.expectRows[0]);
+  return JSON.stringify(rowsSeen(rows, objects));
+}
+
+/** Runs `sql` in a read-only transaction with a statement timeout, and ends the transaction. */
+async function readOnlyQuery(
+  client: Client,
+  sql: string,
+  statementTimeoutMs: number,
+): Promise<Record<string, unknown>[]> {
+  await client.query("BEGIN READ ONLY");
+  try {
+    await client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
+    return (await client.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await client.query("ROLLBACK").catch(() => undefined);
+  }
 }
 
 /**
@@ -58,6 +122,7 @@ export async function runSqlCheck(
   try {
     let attempts = 0;
     let last = "";
+    const expected = expectedText(spec);
     const maxAttempts = 1 + Math.floor((spec.timeoutSeconds * 1000) / Math.max(1, spec.intervalMs));
     // A gate polled every second for ten minutes says where it stands every few seconds.
     const waiting = throttled(progress, 5000);
@@ -65,19 +130,22 @@ export async function runSqlCheck(
       attempts++;
       const queryStarted = performance.now();
       try {
-        last = firstValue((await client.query(spec.sql)).rows);
+        last = seen(spec, await readOnlyQuery(client, spec.sql, spec.statementTimeoutMs ?? 10_000));
       } catch (err) {
-        throw new Error(
-          `${kind} \`${spec.name}\` failed: the query raised ${(err as Error).message}; fix the query`,
-          { cause: err },
-        );
+        const message = (err as Error).message;
+        const why = /read-only transaction/.test(message)
+          ? "; a check runs read-only and must not write"
+          : /statement timeout/.test(message)
+            ? `; it ran longer than its statement timeout of ${spec.statementTimeoutMs ?? 10_000} ms`
+            : "; fix the query";
+        throw new Error(`${kind} \`${spec.name}\` failed: the query raised ${message}${why}`, { cause: err });
       }
       const latencyMs = Math.round(performance.now() - queryStarted);
-      if (last === spec.expect) {
+      if (last === expected) {
         return {
           name: spec.name,
           passed: true,
-          expected: spec.expect,
+          expected,
           value: last,
           attempts,
           latencyMs,
@@ -87,12 +155,12 @@ export async function runSqlCheck(
       if (performance.now() + spec.intervalMs > deadline) break;
       waiting(
         `${kind} \`${spec.name}\`: attempt ${attempts} of at most ${maxAttempts}, ` +
-          `value ${JSON.stringify(last)}, waiting for ${JSON.stringify(spec.expect)}`,
+          `value ${JSON.stringify(last)}, waiting for ${JSON.stringify(expected)}`,
       );
       await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
     }
     throw new Error(
-      `${kind} \`${spec.name}\` failed: expected ${JSON.stringify(spec.expect)}, got ${JSON.stringify(last)} ` +
+      `${kind} \`${spec.name}\` failed: expected ${spec.expectRows ? `rows ${expected}` : JSON.stringify(expected)}, got ${spec.expectRows ? `rows ${last}` : JSON.stringify(last)} ` +
         `after ${attempts} attempt${attempts === 1 ? "" : "s"} over ${((performance.now() - started) / 1000).toFixed(1)} s ` +
         `(query: ${spec.sql.replace(/\s+/g, " ").trim()})`,
     );

@@ -3,6 +3,8 @@
 import type { BackupResult, CopyResult } from "../backup";
 import type { CommandPoint, CommandResult } from "../commands";
 import type { HttpCheckResult } from "../checks/http";
+import type { LogCheckResult } from "../checks/logs";
+import type { WebSocketCheckResult } from "../checks/websocket";
 import type { SmokeTestResult } from "../checks/smoke";
 import type { SqlCheckResult } from "../checks/sql";
 import type { MigrateResult } from "../migrations";
@@ -12,6 +14,8 @@ import type { CheckReport, RolloutReport } from "./types";
 export function checkReports(
   http: readonly HttpCheckResult[],
   sql: readonly SqlCheckResult[],
+  logs: readonly LogCheckResult[] = [],
+  ws: readonly WebSocketCheckResult[] = [],
 ): CheckReport[] {
   const expected = (e: string | undefined) => e ?? "not recorded";
   return [
@@ -30,6 +34,24 @@ export function checkReports(
       passed: c.passed,
       expected: expected(c.expected),
       observed: c.value,
+      latencyMs: c.latencyMs,
+      attempts: c.attempts,
+    })),
+    ...logs.map((c) => ({
+      name: c.name,
+      kind: "logs" as const,
+      passed: c.passed,
+      expected: c.expected,
+      observed: `${c.lines} lines since ${c.since}, none forbidden`,
+      latencyMs: c.latencyMs,
+      attempts: c.attempts,
+    })),
+    ...ws.map((c) => ({
+      name: c.name,
+      kind: "websocket" as const,
+      passed: c.passed,
+      expected: c.expected,
+      observed: "the expected reply",
       latencyMs: c.latencyMs,
       attempts: c.attempts,
     })),
@@ -77,7 +99,12 @@ export function schemaReport(
 export function smokeReports(smoke: readonly SmokeTestResult[]): RolloutReport["smokeTests"] {
   return smoke.map((t) => ({
     name: t.name,
-    steps: t.steps.map((s) => ({ name: s.name, status: s.status, latencyMs: s.latencyMs })),
+    steps: t.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      latencyMs: s.latencyMs,
+      ...(s.latencyBudgetMs !== undefined ? { latencyBudgetMs: s.latencyBudgetMs } : {}),
+    })),
   }));
 }
 

@@ -20,7 +20,7 @@ export interface PhaseTiming {
 /** One check that gated the release: what it expected, what it saw and how long the answer took. */
 export interface CheckReport {
   readonly name: string;
-  readonly kind: "http" | "sql";
+  readonly kind: "http" | "sql" | "logs" | "websocket";
   readonly passed: boolean;
   /** HTTP: status, JSON fields, body text and latency budget; SQL: the expected value. */
   readonly expected: string;
@@ -93,7 +93,7 @@ export interface RolloutReport {
   readonly checks: CheckReport[];
   readonly smokeTests: {
     readonly name: string;
-    readonly steps: { name: string; status: number; latencyMs: number }[];
+    readonly steps: { name: string; status: number; latencyMs: number; latencyBudgetMs?: number }[];
   }[];
   readonly soak: SoakResult | null;
   /** The command steps in the order they ran (by point, then config order). */

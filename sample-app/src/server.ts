@@ -6,6 +6,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { Pool } from "pg";
+import { WebSocketServer } from "ws";
 import { schemaFor } from "./schema";
 
 const version = process.env.APP_VERSION ?? "0.0.0-dev";
@@ -64,6 +65,10 @@ async function readJson(req: http.IncomingMessage): Promise<Json> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   if (chunks.length === 0) return {};
+  // A form login (the Employee runbook's) sends its fields form-encoded.
+  if ((req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")) {
+    return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString("utf8")));
+  }
   try {
     const value = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
     if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
@@ -105,6 +110,13 @@ async function login(body: Json): Promise<Json> {
     [token, rows[0].id],
   );
   return { token };
+}
+
+async function whoAmI(userId: number): Promise<Json> {
+  const { rows } = await db().query<{ username: string }>("SELECT username FROM users WHERE id = $1", [
+    userId,
+  ]);
+  return { username: rows[0]?.username };
 }
 
 async function authenticate(req: http.IncomingMessage): Promise<number> {
@@ -198,6 +210,16 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
       return send(res, 503, { status: "error", error: (err as Error).message });
     }
   }
+  // The TERP runbook's form: one POST URL to enable and one to disable.
+  const separate = /^\/admin\/maintenance\/(enable|disable)$/.exec(url);
+  if (separate) {
+    if (!tokenMatches(req.headers.authorization?.replace(/^Bearer /, ""), maintenanceToken)) {
+      throw new HttpError(401, "a valid bearer token is required");
+    }
+    if (method !== "POST") throw new HttpError(405, "use POST");
+    setMaintenance(separate[1] === "enable");
+    return send(res, 200, { maintenance: inMaintenance() });
+  }
   if (url === "/admin/maintenance") {
     if (!tokenMatches(req.headers.authorization?.replace(/^Bearer /, ""), maintenanceToken)) {
       throw new HttpError(401, "a valid bearer token is required");
@@ -212,6 +234,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   if (inMaintenance() && !bypass) return send(res, 503, { error: "down for maintenance" });
 
   if (method === "POST" && url === "/login") return send(res, 200, await login(await readJson(req)));
+  if (method === "GET" && url === "/me") return send(res, 200, await whoAmI(await authenticate(req)));
   const match = /^\/items(?:\/(\d+))?$/.exec(url);
   if (match) {
     await authenticate(req);
@@ -222,10 +245,16 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   throw new HttpError(404, `no route for ${method} ${url}`);
 }
 
-/** Creates the configured user if missing, so smoke tests can log in; the password comes from a secret. */
-async function seedUser(): Promise<void> {
-  const username = process.env.SEED_USER;
-  const password = process.env.SEED_PASSWORD;
+/**
+ * Creates the configured users if missing, so smoke tests can log in (`SEED_USER`, and a second one
+ * as `SEED_USER_2`, e.g. an approver beside a requester); the passwords come from secrets.
+ */
+async function seedUsers(): Promise<void> {
+  await seedUser(process.env.SEED_USER, process.env.SEED_PASSWORD);
+  await seedUser(process.env.SEED_USER_2, process.env.SEED_PASSWORD_2);
+}
+
+async function seedUser(username: string | undefined, password: string | undefined): Promise<void> {
   if (!pool || !username || !password) return;
   try {
     await pool.query(
@@ -245,7 +274,25 @@ const server = http.createServer((req, res) => {
   });
 });
 
-void seedUser().then(() =>
+// A WebSocket endpoint: a hello on connect, then each message echoed back. In maintenance only the
+// rollout's own checks get through, with the bypass header.
+const sockets = new WebSocketServer({ noServer: true });
+sockets.on("connection", (socket) => {
+  socket.send(JSON.stringify({ hello: "sample-app", version }));
+  socket.on("message", (data) => socket.send(JSON.stringify({ echo: data.toString(), version })));
+});
+server.on("upgrade", (req, socket, head) => {
+  const bypass = tokenMatches(req.headers["x-maintenance-bypass"] as string | undefined, maintenanceToken);
+  if ((req.url ?? "").split("?")[0] !== "/ws" || (inMaintenance() && !bypass)) {
+    socket.end(
+      inMaintenance() ? "HTTP/1.1 503 Service Unavailable\r\n\r\n" : "HTTP/1.1 404 Not Found\r\n\r\n",
+    );
+    return;
+  }
+  sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit("connection", ws, req));
+});
+
+void seedUsers().then(() =>
   server.listen(port, host, () => {
     console.log(`sample-app ${version} listening on http://${host}:${port} (schema ${schema.requires})`);
   }),

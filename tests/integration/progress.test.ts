@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { cli, matchOut, tail } from "../support/cli";
 import { Client } from "pg";
-import { createTestStack, sampleConfig, targetDatabase, type TestStack } from "../support/stack";
+import { createTestStack, sampleConfig, targetDatabase, TEST_IMAGE, type TestStack } from "../support/stack";
 
 /** Info lines the engine logged under a resource whose URN ends with `suffix`, in order. */
 const linesUnder = (events: EngineEvent[], suffix: string) =>
@@ -130,7 +130,7 @@ describe("progress while a rollout runs, and the review in plain words", () => {
       /backup: a new one is taken and verified before the schema moves, .*, with a restore test/,
     );
     matchOut(run.output, /migrations \(1\): apply 0003_\w+/);
-    matchOut(run.output, /image rollout-itest-app:1\.0\.0 -> rollout-itest-app:1\.1\.0/);
+    matchOut(run.output, new RegExp(`image ${TEST_IMAGE}:1\\.0\\.0 -> ${TEST_IMAGE}:1\\.1\\.0`));
     // The up's progress, streamed by the Automation API into deploy's output.
     matchOut(run.output, /applied 0003_\w+ in \d+ ms/);
     matchOut(run.output, /backup: .* verified, /);

@@ -44,6 +44,8 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
     "Schema",
     "HttpCheck",
     "SqlCheck",
+    "LogCheck",
+    "WebSocketCheck",
     "SmokeTest",
     "Soak",
   ];
@@ -77,6 +79,33 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           attempts: 1,
           latencyMs: 2,
           elapsedMs: 2,
+        },
+      };
+    case "LogCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          passed: true,
+          expected: "no line matching /ERROR|FATAL/",
+          lines: 3,
+          since: at(0),
+          attempts: 1,
+          latencyMs: 5,
+          elapsedMs: 5,
+        },
+      };
+    case "WebSocketCheck":
+      return {
+        ...times,
+        result: {
+          name: spec.name,
+          url: spec.url,
+          passed: true,
+          expected: "a first message",
+          latencyMs: 5,
+          attempts: 1,
+          elapsedMs: 5,
         },
       };
     case "SmokeTest":

@@ -95,8 +95,9 @@ const TARGET: Record<Release, string> = {
 /**
  * The image repository the test stacks build the sample service into: its own, so a test's tags
  * never name the dev stack's builds (one tag names one build on the shared engine).
+ * `ROLLOUT_TEST_IMAGE` names another, for a run from sources whose sample service differs.
  */
-export const TEST_IMAGE = "rollout-itest-app";
+export const TEST_IMAGE = process.env.ROLLOUT_TEST_IMAGE ?? "rollout-itest-app";
 
 /** The whole rollout of the sample service on this stack, as the dev stack has it, with short waits. */
 export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t.name}-${release}`) {

@@ -79,11 +79,11 @@ describe("backup.copies config", () => {
       ],
     },
     {
-      name: "a secret name that is not a secret key",
+      name: "a secret name that the stack does not declare",
       backup: { copies: [{ kind: "s3", region: "eu-west-1", bucket: "b-1", secretKeySecret: "awsSecret" }] },
       secrets: withS3Keys,
       expect: [
-        "rollout:backup.copies[0].secretKeySecret refers to secret `awsSecret`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
+        "rollout:secrets.awsSecret is missing (rollout:backup.copies[0].secretKeySecret refers to it). Fix: `pulumi config set --secret rollout:secrets.awsSecret <value>`.",
       ],
     },
     {

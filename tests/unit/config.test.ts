@@ -19,6 +19,7 @@ describe("loadConfig", () => {
       name: "health",
       url: "http://127.0.0.1:18181/health",
       method: "GET",
+      headers: {},
       expectStatus: 200,
       expectJson: { version: "{version}" },
       latencyBudgetMs: 1000,
@@ -74,7 +75,7 @@ describe("loadConfig", () => {
       ],
     },
     {
-      name: "a secret that config refers to but the stack lacks, and an unknown secret key",
+      name: "a secret that config refers to but the stack lacks, and an undeclared named secret",
       raw: minimalRawConfig({
         app: {
           ...(minimalRawConfig().app as object),
@@ -83,7 +84,7 @@ describe("loadConfig", () => {
       }),
       expect: [
         "rollout:maintenanceToken is missing (rollout:app.secretEnv.MAINTENANCE_TOKEN refers to it). Fix: `pulumi config set --secret rollout:maintenanceToken <value>`.",
-        "rollout:app.secretEnv.API_KEY refers to secret `apiKey`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
+        "rollout:secrets.apiKey is missing (rollout:app.secretEnv.API_KEY refers to it). Fix: `pulumi config set --secret rollout:secrets.apiKey <value>`.",
       ],
     },
     {

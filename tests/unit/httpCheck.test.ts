@@ -28,7 +28,7 @@ describe("judgeResponse", () => {
       5,
       'version="1.0.0" (expected "1.1.0")',
     ],
-    ["json field absent", { expectJson: { ok: true } }, 200, "{}", 5, "ok=undefined (expected true)"],
+    ["json field absent", { expectJson: { ok: true } }, 200, "{}", 5, "ok=absent (expected true)"],
     ["body not json", { expectJson: { ok: true } }, 200, "<html>", 5, 'a body that is not JSON: "<html>"'],
     ["body text missing", { expectBodyContains: "ready" }, 200, "starting", 5, 'a body without "ready"'],
     ["over latency budget", { latencyBudgetMs: 100 }, 200, "", 250, "latency 250 ms (budget 100 ms)"],

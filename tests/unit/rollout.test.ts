@@ -795,3 +795,48 @@ describe("Rollout with command steps", () => {
     assert.match(reportHtml(report), /<table id="commands">/);
   });
 });
+
+describe("Rollout with named secrets in checks and a log check", () => {
+  it("hands a check's named secret over only as a secret, leaves a check without one plain, and adds the log check", async () => {
+    const raw = minimalRawConfig({
+      checks: [
+        {
+          name: "api",
+          url: "http://127.0.0.1:18181/api",
+          headers: { authorization: "Bearer {secret:apiToken}" },
+          expectJson: { items: { type: "array", minLength: 1 } },
+        },
+        { name: "plain", url: "http://127.0.0.1:18181/health" },
+      ],
+      logCheck: {},
+    });
+    const config = loadConfig("test", raw, { ...present, apiToken: true });
+    const secrets = Object.fromEntries(
+      Object.entries({ ...ALL_SECRETS, apiToken: "the-api-token" }).map(([k, v]) => [k, pulumi.secret(v)]),
+    );
+    const rollout = new Rollout("ns", {
+      config,
+      stack: "test",
+      secrets,
+      projectDir: ROOT,
+      now: IN_WINDOW,
+      dryRun: false,
+    });
+    await valueOf(rollout.report);
+    const api = secretInput(byName(registrations, "ns-check-api-run").inputs.spec);
+    assert.equal(api.secret, true, "a spec holding a secret is sent as a secret");
+    const spec = api.value as { headers: Record<string, string>; secrets: Record<string, string> };
+    assert.deepEqual(spec.headers, { authorization: "Bearer {secret:apiToken}" });
+    assert.deepEqual(spec.secrets, { apiToken: "the-api-token" });
+    const plain = secretInput(byName(registrations, "ns-check-plain-run").inputs.spec);
+    assert.equal(plain.secret, false);
+    assert.ok(!JSON.stringify(plain.value).includes("the-api-token"));
+    const logs = secretInput(byName(registrations, "ns-logcheck-logs-run").inputs.spec);
+    assert.equal(
+      logs.secret,
+      true,
+      "the log check holds the service's secrets, to keep them out of its messages",
+    );
+    assert.deepEqual((logs.value as { forbid: string[] }).forbid, ["ERROR|FATAL"]);
+  });
+});
