@@ -105,7 +105,7 @@ describe("rollout:commands", () => {
       ],
     },
     {
-      name: "secrets the stack lacks or that are not secret keys",
+      name: "secrets the stack lacks",
       commands: [
         {
           name: "a",
@@ -121,7 +121,7 @@ describe("rollout:commands", () => {
       ],
       secrets: { databasePassword: true, appDatabasePassword: true },
       expect: [
-        "rollout:commands[0].secretEnv.TOKEN refers to secret `apiToken`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
+        "rollout:secrets.apiToken is missing (rollout:commands[0].secretEnv.TOKEN refers to it). Fix: `pulumi config set --secret rollout:secrets.apiToken <value>`.",
         "rollout:smokePassword is missing (rollout:commands[0].secretEnv.PASS refers to it). Fix: `pulumi config set --secret rollout:smokePassword <value>`.",
         "rollout:sshPrivateKey is missing (rollout:commands[0].ssh.keySecret refers to it). Fix: `pulumi config set --secret rollout:sshPrivateKey <value>`.",
       ],
