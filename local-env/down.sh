@@ -15,6 +15,7 @@ rc=0
 # Docker first: containers of the dev stack may hold database connections.
 "$LOCAL_ENV_DIR/docker.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/s3.sh" stop || rc=$?
+"$LOCAL_ENV_DIR/sshd.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/postgres.sh" stop || rc=$?
 ((rc == 0)) && say "done (data, if any, kept in $STATE_DIR)"
 exit $rc

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end check of the local environment. Leaves nothing behind.
 #
-#   local-env/selftest.sh [all|docker|postgres]     (default: all)
+#   local-env/selftest.sh [all|docker|postgres|ssh]     (default: all)
 #
 # docker:   builds a tiny service Dockerfile (legacy builder, host network) on
 #           the offline base image, runs it with --network host, curls it on
 #           127.0.0.1 and waits for its busybox-wget HEALTHCHECK to pass.
 # postgres: logs in with `postgres.sh env`, and round-trips a table through
 #           pg_dump/pg_restore of the server's major version.
+# ssh:      logs in to the private sshd with the client key (host key pinned), and checks
+#           that a password login and an unknown host key are both refused.
 #
 # Environment:
 #   ROLLOUT_SELFTEST_PORT  HTTP port for the test container (default: first
@@ -19,7 +21,7 @@ log_name=selftest
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WHAT="${1:-all}"
-case $WHAT in all | docker | postgres) ;; *) die "usage: $0 [all|docker|postgres]" ;; esac
+case $WHAT in all | docker | postgres | ssh) ;; *) die "usage: $0 [all|docker|postgres|ssh]" ;; esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/local-env-selftest.XXXXXX")
 CONTAINER=''
@@ -134,11 +136,36 @@ test_postgres() {
   say "postgres: PASS (server $v, $(pg_dump --version); $(elapsed_since "$t0")s)"
 }
 
+test_ssh() {
+  local t0 out
+  t0=$(now)
+  "$LOCAL_ENV_DIR/sshd.sh" status >/dev/null 2>&1 ||
+    die "the local sshd is not running; run: $LOCAL_ENV_DIR/sshd.sh start"
+  eval "$("$LOCAL_ENV_DIR/sshd.sh" env)"
+  local base=(-p "$ROLLOUT_SSH_PORT" -o BatchMode=yes -o ConnectTimeout=3 -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes)
+  out=$(ssh "${base[@]}" -i "$ROLLOUT_SSH_KEY" -o IdentitiesOnly=yes -o UserKnownHostsFile="$ROLLOUT_SSH_KNOWN_HOSTS" \
+    "$ROLLOUT_SSH_USER@$ROLLOUT_SSH_HOST" 'echo "$(id -un) $(tar --version | head -n1)"' </dev/null) ||
+    die "key login to $ROLLOUT_SSH_USER@$ROLLOUT_SSH_HOST:$ROLLOUT_SSH_PORT failed"
+  say "key login: $out"
+  if ssh "${base[@]}" -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive \
+    -o UserKnownHostsFile="$ROLLOUT_SSH_KNOWN_HOSTS" "$ROLLOUT_SSH_USER@$ROLLOUT_SSH_HOST" true </dev/null 2>/dev/null; then
+    die "a login without a key was accepted; the sshd must allow public keys only"
+  fi
+  : >"$WORK/empty_known_hosts"
+  if ssh "${base[@]}" -i "$ROLLOUT_SSH_KEY" -o IdentitiesOnly=yes -o UserKnownHostsFile="$WORK/empty_known_hosts" \
+    "$ROLLOUT_SSH_USER@$ROLLOUT_SSH_HOST" true </dev/null 2>/dev/null; then
+    die "a login to a host key not in known_hosts was accepted; strict host key checking is off"
+  fi
+  say "ssh: PASS (password login and unknown host key refused; $(elapsed_since "$t0")s)"
+}
+
 case $WHAT in
   docker) test_docker ;;
   postgres) test_postgres ;;
+  ssh) test_ssh ;;
   all)
     test_postgres
+    test_ssh
     test_docker
     ;;
 esac
