@@ -10,6 +10,7 @@ import {
   type CopyTarget,
 } from "../engines/backup";
 import { userTables, withClient, type PgConnection } from "../engines/postgres";
+import type { SshTarget } from "../engines/ssh";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
 import { STEPS } from "./tokens";
@@ -22,13 +23,17 @@ export interface OffsiteCopyArgs {
   readonly region: string;
 }
 
-/** A place each backup is copied to; the S3 keys come from secret config. */
+/** An SSH host as a component takes it: the private key (from secret config) may be an output. */
+export type SshTargetArgs = Omit<SshTarget, "privateKey"> & { readonly privateKey?: pulumi.Input<string> };
+
+/** A place each backup is copied to; the S3 keys and an SSH key come from secret config. */
 export type BackupCopyArgs =
   | (Omit<Extract<CopyTarget, { kind: "s3" }>, "accessKeyId" | "secretAccessKey"> & {
       readonly accessKeyId: pulumi.Input<string>;
       readonly secretAccessKey: pulumi.Input<string>;
     })
-  | Extract<CopyTarget, { kind: "dir" }>;
+  | Extract<CopyTarget, { kind: "dir" }>
+  | (Omit<Extract<CopyTarget, { kind: "ssh" }>, "privateKey"> & SshTargetArgs);
 
 /** The backup's result with the copies made of it, when the stack copies. */
 export type BackupWithCopies = BackupResult & { readonly copies?: CopyResult[] };
@@ -125,15 +130,20 @@ export class DatabaseBackup extends pulumi.ComponentResource {
         // Only a stack with copies has these inputs: a stack without them keeps its recorded inputs.
         ...(copies && copies.length > 0
           ? {
-              copies: copies.map((c) =>
-                c.kind === "dir"
-                  ? { ...c, path: path.resolve(c.path) }
-                  : {
+              copies: copies.map((c) => {
+                switch (c.kind) {
+                  case "dir":
+                    return { ...c, path: path.resolve(c.path) };
+                  case "ssh":
+                    return c.privateKey === undefined ? c : { ...c, privateKey: pulumi.secret(c.privateKey) };
+                  case "s3":
+                    return {
                       ...c,
                       accessKeyId: pulumi.secret(c.accessKeyId),
                       secretAccessKey: pulumi.secret(c.secretAccessKey),
-                    },
-              ),
+                    };
+                }
+              }),
               requiredCopies: requiredCopies ?? copies.length + 1,
             }
           : {}),

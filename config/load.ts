@@ -83,6 +83,7 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   if (config.maintenance) refer("maintenanceToken", "rollout:maintenance");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
   config.backup?.copies.forEach((copy, i) => {
+    if (copy.kind === "ssh" && copy.keySecret) refer(copy.keySecret, `rollout:backup.copies[${i}].keySecret`);
     if (copy.kind !== "s3") return;
     refer(copy.accessKeySecret, `rollout:backup.copies[${i}].accessKeySecret`);
     refer(copy.secretKeySecret, `rollout:backup.copies[${i}].secretKeySecret`);

@@ -182,6 +182,58 @@ const keepBackups = z
   )
   .default(10);
 
+/**
+ * A host reached over SSH with the system OpenSSH client: key login only, the host's key checked
+ * against a pinned key or a known_hosts file (never trust-on-first-use). Shared by everything that
+ * runs on another host.
+ */
+export const sshTargetSchema = z
+  .object({
+    /** `user@host`, e.g. `deploy@10.0.0.5`. */
+    host: z
+      .string()
+      .regex(
+        /^[a-z_][a-z0-9_.-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]*$/,
+        'must be user@host, e.g. "deploy@10.0.0.5" or "root@backup.example.com"',
+      ),
+    port: port.default(22),
+    /** Name of the secret config key that holds the private key (OpenSSH or PEM text). */
+    keySecret: z.string().min(1).optional(),
+    /** Path of a private key file on the machine that runs the rollout, instead of `keySecret`. */
+    keyFile: z.string().min(1).optional(),
+    /** The host's public key, pinned: `ssh-ed25519 AAAA...` (from `ssh-keyscan` or the host's .pub). */
+    hostKey: z
+      .string()
+      .regex(
+        /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}$/,
+        'must be a public key line such as "ssh-ed25519 AAAAC3Nza..." (type and base64, no host name)',
+      )
+      .optional(),
+    /** A known_hosts file that lists the host, instead of `hostKey`. */
+    knownHostsFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** The problems of an SSH target that span its fields: one key source, one host key source. */
+function sshTargetIssues(t: z.output<typeof sshTargetSchema>, ctx: z.RefinementCtx): void {
+  if ((t.keySecret === undefined) === (t.keyFile === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      input: t,
+      message:
+        "give exactly one of keySecret (the name of a secret config key holding the private key, e.g. sshPrivateKey) or keyFile (a key file's path)",
+    });
+  }
+  if ((t.hostKey === undefined) === (t.knownHostsFile === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      input: t,
+      message:
+        "give exactly one of hostKey (the host's public key line, from `ssh-keyscan -p PORT HOST`) or knownHostsFile (a known_hosts file listing the host); the host's key is always checked",
+    });
+  }
+}
+
 /** Another place each verified backup is copied to, read back and verified there. */
 const backupCopySchema = z.discriminatedUnion(
   "kind",
@@ -209,8 +261,16 @@ const backupCopySchema = z.discriminatedUnion(
         keep: keepBackups,
       })
       .strict(),
+    sshTargetSchema
+      .safeExtend({
+        kind: z.literal("ssh"),
+        /** An absolute folder on the host; one subfolder per stack. */
+        path: z.string().startsWith("/", "must be an absolute path on the host, e.g. /srv/backups"),
+        keep: keepBackups,
+      })
+      .superRefine(sshTargetIssues),
   ],
-  { error: 'kind must be "s3" (a bucket) or "dir" (a folder)' },
+  { error: 'kind must be "s3" (a bucket), "dir" (a folder) or "ssh" (a folder on a host over SSH)' },
 );
 
 const backupSchema = z
@@ -438,6 +498,7 @@ export const OPTIONAL_SECRET_KEYS = [
   "smokePassword",
   "s3AccessKey",
   "s3SecretKey",
+  "sshPrivateKey",
 ] as const;
 export const SECRET_KEYS = [...REQUIRED_SECRET_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
@@ -451,6 +512,7 @@ export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type SmokeTestConfig = RolloutConfig["smokeTests"][number];
 export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
 export type BackupCopyConfig = NonNullable<RolloutConfig["backup"]>["copies"][number];
+export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 
 /** A 64-hex sha256 digest at the end of an image reference. */
 const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;

@@ -193,10 +193,24 @@ function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[
       throw new Refusal(`secret ${CONFIG_NAMESPACE}:${key} is not set; a copy needs it`);
     return value;
   };
-  return (config.backup?.copies ?? []).map((copy) =>
-    copy.kind === "dir"
-      ? { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep }
-      : {
+  return (config.backup?.copies ?? []).map((copy): CopyTarget => {
+    switch (copy.kind) {
+      case "dir":
+        return { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep };
+      case "ssh":
+        return {
+          kind: "ssh",
+          host: copy.host,
+          port: copy.port,
+          ...(copy.keySecret ? { privateKey: secret(copy.keySecret) } : {}),
+          ...(copy.keyFile ? { keyFile: path.resolve(ROOT, copy.keyFile) } : {}),
+          ...(copy.hostKey ? { hostKey: copy.hostKey } : {}),
+          ...(copy.knownHostsFile ? { knownHostsFile: path.resolve(ROOT, copy.knownHostsFile) } : {}),
+          path: copy.path,
+          keep: copy.keep,
+        };
+      case "s3":
+        return {
           kind: "s3",
           ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
           region: copy.region,
@@ -205,8 +219,9 @@ function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[
           keep: copy.keep,
           accessKeyId: secret(copy.accessKeySecret),
           secretAccessKey: secret(copy.secretKeySecret),
-        },
-  );
+        };
+    }
+  });
 }
 
 /** Rolls the stack back; returns the seconds it took. */

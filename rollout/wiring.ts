@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import type {
   AnnouncementArgs,
+  BackupCopyArgs,
   ContainerRelease,
   ContainerReleaseArgs,
   DatabaseBackupArgs,
@@ -22,9 +23,10 @@ import type {
   SmokeTestArgs,
   SoakArgs,
   SqlCheckArgs,
+  SshTargetArgs,
   Triggers,
 } from "../components";
-import { imageTag, type RolloutConfig, type SecretKey } from "../config";
+import { imageTag, type RolloutConfig, type SecretKey, type SshTargetConfig } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { SmokeTestSpec } from "../engines/checks/smoke";
 import { hashSources } from "../engines/image/sources";
@@ -174,11 +176,15 @@ export class Wiring {
       offsite: backup.offsite,
       ...(backup.copies.length > 0
         ? {
-            copies: backup.copies.map((copy) =>
-              copy.kind === "dir"
-                ? { kind: "dir" as const, path: path.resolve(projectDir, copy.path), keep: copy.keep }
-                : {
-                    kind: "s3" as const,
+            copies: backup.copies.map((copy): BackupCopyArgs => {
+              switch (copy.kind) {
+                case "dir":
+                  return { kind: "dir", path: path.resolve(projectDir, copy.path), keep: copy.keep };
+                case "ssh":
+                  return { ...this.sshTarget(copy), kind: "ssh", path: copy.path, keep: copy.keep };
+                case "s3":
+                  return {
+                    kind: "s3",
                     ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
                     region: copy.region,
                     bucket: copy.bucket,
@@ -186,11 +192,25 @@ export class Wiring {
                     keep: copy.keep,
                     accessKeyId: this.ctx.secret(copy.accessKeySecret as SecretKey),
                     secretAccessKey: this.ctx.secret(copy.secretKeySecret as SecretKey),
-                  },
-            ),
+                  };
+              }
+            }),
             requiredCopies: backup.requiredCopies,
           }
         : {}),
+    };
+  }
+
+  /** An SSH host's settings as an engine takes them: files from the project, the key from its secret. */
+  sshTarget(target: SshTargetConfig): SshTargetArgs {
+    const { projectDir } = this.ctx;
+    return {
+      host: target.host,
+      port: target.port,
+      ...(target.keySecret ? { privateKey: this.ctx.secret(target.keySecret as SecretKey) } : {}),
+      ...(target.keyFile ? { keyFile: path.resolve(projectDir, target.keyFile) } : {}),
+      ...(target.hostKey ? { hostKey: target.hostKey } : {}),
+      ...(target.knownHostsFile ? { knownHostsFile: path.resolve(projectDir, target.knownHostsFile) } : {}),
     };
   }
 

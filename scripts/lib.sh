@@ -26,13 +26,14 @@ ensure_toolchain() {
   command -v pulumi >/dev/null || die "pulumi is not on PATH after toolchain/build.sh"
 }
 
-# Local PostgreSQL, Docker engine and the offline base image.
+# Local PostgreSQL, Docker engine, S3 server, SSH host and the offline base image.
 ensure_local_env() {
-  step "local PostgreSQL, Docker engine and S3 server"
+  step "local PostgreSQL, Docker engine, S3 server and SSH host"
   ROLLOUT_BASE_IMAGE=$(bash local-env/up.sh | tail -n 1)
   export ROLLOUT_BASE_IMAGE
   eval "$(bash local-env/postgres.sh env)"
   eval "$(bash local-env/s3.sh env)"
+  eval "$(bash local-env/sshd.sh env)"
 }
 
 # Debian's Chromium, for the report page tests (tests/integration/reportPage.test.ts): installed with

@@ -83,7 +83,7 @@ describe("loadConfig", () => {
       }),
       expect: [
         "rollout:maintenanceToken is missing (rollout:app.secretEnv.MAINTENANCE_TOKEN refers to it). Fix: `pulumi config set --secret rollout:maintenanceToken <value>`.",
-        "rollout:app.secretEnv.API_KEY refers to secret `apiKey`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey.",
+        "rollout:app.secretEnv.API_KEY refers to secret `apiKey`, which is not a secret key; use one of: databasePassword, appDatabasePassword, maintenanceToken, webhookUrl, smokePassword, s3AccessKey, s3SecretKey, sshPrivateKey.",
       ],
     },
     {
