@@ -3,7 +3,11 @@
 // only; preview never runs one). The work itself is engine code; a row only names it.
 import * as pulumi from "@pulumi/pulumi";
 import { runHttpCheck, type HttpCheckResult, type HttpCheckSpec } from "../engines/checks/http";
-import { restoreUnderMigrationLock, type LockedRestoreOptions, type RestoreResult } from "../engines/backup";
+import {
+  restoreUnderMigrationLock,
+  type LockedRestoreOptions,
+  type LockedRestoreResult,
+} from "../engines/backup";
 import {
   runPreflight,
   type PreflightPolicy,
@@ -171,8 +175,10 @@ export type DatabaseRestoreArgs = {
  * A rollback's restore of the backup taken before the release it undoes: verified, then restored
  * in one transaction under the migration lock, before the schema moves.
  */
-export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.restore, async (i, progress) =>
-  restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
+export const DatabaseRestore = step<DatabaseRestoreArgs, LockedRestoreResult>(
+  STEPS.restore,
+  async (i, progress) =>
+    restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
 );
 export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;
 

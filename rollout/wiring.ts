@@ -198,6 +198,17 @@ export class Wiring {
             requiredCopies: backup.requiredCopies,
           }
         : {}),
+      ...(backup.archives.length > 0
+        ? {
+            archives: backup.archives.map((a) => ({
+              name: a.name,
+              path: a.path,
+              ...(a.host ? { host: this.sshTarget(a.host) } : {}),
+              excludes: a.excludes,
+              minFiles: a.minFiles,
+            })),
+          }
+        : {}),
     };
   }
 
@@ -248,6 +259,30 @@ export class Wiring {
       connection: pulumi.output(this.adminConnection()),
       path: rollback.restoreBackup.path,
       sha256: rollback.restoreBackup.sha256,
+      ...(rollback.restoreBackup.archives && rollback.restoreBackup.archives.length > 0
+        ? {
+            // One output, so a key from secret config keeps the whole list secret in state.
+            archives: pulumi.output(
+              rollback.restoreBackup.archives.map((recorded) => {
+                const spec = this.ctx.config.backup?.archives.find((a) => a.name === recorded.name);
+                if (!spec) {
+                  throw new Error(
+                    `rollout:rollback.restoreBackup names archive ${recorded.name}, which rollout:backup.archives does not have; ` +
+                      "run npm run rollback again so it reads the archives from the stack config",
+                  );
+                }
+                return {
+                  name: spec.name,
+                  path: spec.path,
+                  ...(spec.host ? { host: this.sshTarget(spec.host) } : {}),
+                  excludes: spec.excludes,
+                  file: recorded.path,
+                  sha256: recorded.sha256,
+                };
+              }),
+            ),
+          }
+        : {}),
       table: migrations?.table,
       lockTimeoutSeconds: migrations?.lockTimeoutSeconds ?? 0,
     };

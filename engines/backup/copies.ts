@@ -100,9 +100,14 @@ function s3Client(target: S3CopyTarget): S3Client {
   });
 }
 
-function s3Store(target: S3CopyTarget, stack: string): CopyStore {
+/** A stack's folder in a place, with the archive's subfolder (`archives/<name>`) for an archive. */
+function stackFolder(stack: string, group: string | undefined): string {
+  return group ? `${sanitizeStackName(stack)}/${group}` : sanitizeStackName(stack);
+}
+
+function s3Store(target: S3CopyTarget, stack: string, group?: string): CopyStore {
   const client = s3Client(target);
-  const folder = `${target.prefix}${sanitizeStackName(stack)}/`;
+  const folder = `${target.prefix}${stackFolder(stack, group)}/`;
   const keyOf = (name: string) => `${folder}${name}`;
   return {
     location: `s3://${target.bucket}/${target.prefix}${target.endpoint ? ` at ${target.endpoint}` : ""}`,
@@ -149,8 +154,8 @@ function s3Store(target: S3CopyTarget, stack: string): CopyStore {
   };
 }
 
-function dirStore(target: DirCopyTarget, stack: string): CopyStore {
-  const folder = path.join(path.resolve(target.path), sanitizeStackName(stack));
+function dirStore(target: DirCopyTarget, stack: string, group?: string): CopyStore {
+  const folder = path.join(path.resolve(target.path), stackFolder(stack, group));
   const keyOf = (name: string) => path.join(folder, name);
   return {
     location: path.resolve(target.path),
@@ -187,8 +192,8 @@ function dirStore(target: DirCopyTarget, stack: string): CopyStore {
   };
 }
 
-function sshStore(target: SshCopyTarget, stack: string): CopyStore {
-  const folder = path.posix.join(target.path, sanitizeStackName(stack));
+function sshStore(target: SshCopyTarget, stack: string, group?: string): CopyStore {
+  const folder = path.posix.join(target.path, stackFolder(stack, group));
   const keyOf = (name: string) => path.posix.join(folder, name);
   const q = (name: string) => shellQuote(keyOf(name));
   const run = (command: string, what: string) => withSsh(target, (ssh) => ssh.run(command, { what }));
@@ -238,14 +243,14 @@ function sshStore(target: SshCopyTarget, stack: string): CopyStore {
   };
 }
 
-function storeFor(target: CopyTarget, stack: string): CopyStore {
+function storeFor(target: CopyTarget, stack: string, group?: string): CopyStore {
   switch (target.kind) {
     case "s3":
-      return s3Store(target, stack);
+      return s3Store(target, stack, group);
     case "dir":
-      return dirStore(target, stack);
+      return dirStore(target, stack, group);
     case "ssh":
-      return sshStore(target, stack);
+      return sshStore(target, stack, group);
   }
 }
 
@@ -324,6 +329,8 @@ export interface CopyBackupOptions {
   readonly sha256: string;
   readonly stack: string;
   readonly targets: readonly CopyTarget[];
+  /** A directory archive's subfolder, `archives/<name>`. @default the dumps' folder */
+  readonly group?: string;
   /** Releases whose newest copy retention keeps whatever its age (a rollback's undone release). */
   readonly protectReleases: readonly string[];
   readonly log?: (line: string) => void;
@@ -335,7 +342,7 @@ async function copyTo(
   options: CopyBackupOptions,
   digests: { sha256: string; md5: string; bytes: number },
 ): Promise<CopyResult> {
-  const store = storeFor(target, options.stack);
+  const store = storeFor(target, options.stack, options.group);
   const name = path.basename(options.file);
   const key = store.keyOf(name);
   const failed = (error: string, sha256 = "", bytes = 0): CopyResult => ({
@@ -454,6 +461,8 @@ export interface FetchCopyOptions {
   readonly targets: readonly CopyTarget[];
   readonly stack: string;
   readonly release: string;
+  /** A directory archive's subfolder, `archives/<name>`. @default the dumps' folder */
+  readonly group?: string;
   /** Where the fetched file goes (the local backup folder of the stack). */
   readonly dir: string;
   /** The SHA-256 state recorded for this backup; without it, the one stored beside the copy. */
@@ -479,7 +488,7 @@ export async function fetchCopy(
 ): Promise<{ fetched?: FetchedCopy; problems: string[] }> {
   const problems: string[] = [];
   for (const target of options.targets) {
-    const store = storeFor(target, options.stack);
+    const store = storeFor(target, options.stack, options.group);
     let partial: string | undefined;
     try {
       const name = newestOfRelease(await store.list(), options.stack, options.release);
