@@ -394,11 +394,12 @@ export async function rollback(
         ? { archives: archives.map(({ name, path: file, sha256 }) => ({ name, path: file, sha256 })) }
         : {}),
     };
+    // Said before the question, so a run with --yes records it too.
+    say(`--restore-backup replaces, with the backup taken before release ${undoes} changed anything:`);
+    say(`  database ${targetConfig.database.database} on ${targetConfig.database.host} with ${found.path}`);
+    for (const a of archives) say(`  the contents of ${a.says}`);
     await confirm(
-      `--restore-backup replaces database ${targetConfig.database.database} on ${targetConfig.database.host} with ` +
-        `${found.path}` +
-        archives.map((a) => `, and the contents of ${a.says}`).join("") +
-        `, taken before release ${undoes} changed anything. Every write since then is lost.`,
+      `Restore ${archives.length > 0 ? "the database and the directories" : "the database"} as listed? Every write since then is lost.`,
       targetConfig.database.database,
       opts,
     );

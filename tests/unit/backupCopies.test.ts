@@ -228,3 +228,66 @@ describe("copiesToRemove", () => {
     );
   });
 });
+
+describe("backup.archives config", () => {
+  it("fills each archive's defaults, a host's port included", () => {
+    const { backup } = loadConfig(
+      "dev",
+      withBackup({
+        archives: [
+          { name: "uploads", path: "/srv/uploads" },
+          {
+            name: "config",
+            path: "/etc/app",
+            host: { host: "deploy@10.0.0.5", keyFile: "/k", knownHostsFile: "/kh" },
+            excludes: ["*.bak"],
+          },
+        ],
+      }),
+      base,
+    );
+    assert.deepEqual(backup?.archives, [
+      { name: "uploads", path: "/srv/uploads", excludes: [], minFiles: 1 },
+      {
+        name: "config",
+        path: "/etc/app",
+        host: { host: "deploy@10.0.0.5", port: 22, keyFile: "/k", knownHostsFile: "/kh" },
+        excludes: ["*.bak"],
+        minFiles: 1,
+      },
+    ]);
+  });
+
+  const cases: { name: string; archives: unknown[]; expect: string[] }[] = [
+    {
+      name: "two archives of one name, a relative path and an absolute exclude",
+      archives: [
+        { name: "uploads", path: "/srv/a" },
+        { name: "uploads", path: "srv/b", excludes: ["/tmp"] },
+      ],
+      expect: [
+        "rollout:backup.archives[1].path is invalid (must be the directory's absolute path, e.g. /srv/app/uploads): got \"srv/b\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].path' <value>`.",
+        "rollout:backup.archives[1].excludes[0] is invalid (must be relative to the directory (no leading /)): got \"/tmp\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].excludes[0]' <value>`.",
+        "rollout:backup.archives[1].name is invalid (is the name of an earlier archive too; give each archive its own name): got \"uploads\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].name' <value>`.",
+      ],
+    },
+    {
+      name: "a host whose key secret is not set",
+      archives: [
+        {
+          name: "uploads",
+          path: "/srv/a",
+          host: { host: "deploy@10.0.0.5", keySecret: "sshPrivateKey", knownHostsFile: "/kh" },
+        },
+      ],
+      expect: [
+        "rollout:sshPrivateKey is missing (rollout:backup.archives[0].host.keySecret refers to it). Fix: `pulumi config set --secret rollout:sshPrivateKey <value>`.",
+      ],
+    },
+  ];
+  for (const c of cases) {
+    it(`refuses ${c.name}`, () => {
+      assert.deepEqual(problemsOf(withBackup({ archives: c.archives }), base), c.expect);
+    });
+  }
+});
