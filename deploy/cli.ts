@@ -288,16 +288,18 @@ async function archivesToRestore(
       ...(archive.host ? { host: sshTargetOf(archive.host, entries) } : {}),
       excludes: archive.excludes,
     };
-    const [inArchive, now] = await Promise.all([
-      listArchive(file.path),
-      measureDirectory(spec).catch(() => ({ files: 0, bytes: 0 })),
-    ]);
+    const inArchive = await listArchive(file.path);
+    // A directory that is gone is restored all the same; the operator is told so.
+    const now = await measureDirectory(spec).then(
+      (tally) => `${tally.files} files, ${tally.bytes} bytes now`,
+      (error: Error) => `not measured: ${firstLine(error)}`,
+    );
     found.push({
       name: archive.name,
       path: file.path,
       sha256: file.sha256,
       says:
-        `directory ${archiveSource(spec)} (${now.files} files, ${now.bytes} bytes now` +
+        `directory ${archiveSource(spec)} (${now}` +
         `${archive.excludes.length > 0 ? `; ${archive.excludes.join(", ")} left alone` : ""}) with the ` +
         `${inArchive.files} files (${inArchive.bytes} bytes) of ${file.path}`,
     });
