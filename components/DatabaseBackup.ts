@@ -4,12 +4,15 @@ import path from "node:path";
 import {
   copyBackup,
   requireCopies,
+  takeDirectoryArchive,
   takePostgresBackup,
+  type ArchiveResult,
   type BackupResult,
   type CopyResult,
   type CopyTarget,
 } from "../engines/backup";
 import { userTables, withClient, type PgConnection } from "../engines/postgres";
+import type { SshTarget } from "../engines/ssh";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import type { PgConnectionInput } from "./steps";
 import { STEPS } from "./tokens";
@@ -22,16 +25,38 @@ export interface OffsiteCopyArgs {
   readonly region: string;
 }
 
-/** A place each backup is copied to; the S3 keys come from secret config. */
+/** An SSH host as a component takes it: the private key (from secret config) may be an output. */
+export type SshTargetArgs = Omit<SshTarget, "privateKey"> & { readonly privateKey?: pulumi.Input<string> };
+
+/** A place each backup is copied to; the S3 keys and an SSH key come from secret config. */
 export type BackupCopyArgs =
   | (Omit<Extract<CopyTarget, { kind: "s3" }>, "accessKeyId" | "secretAccessKey"> & {
       readonly accessKeyId: pulumi.Input<string>;
       readonly secretAccessKey: pulumi.Input<string>;
     })
-  | Extract<CopyTarget, { kind: "dir" }>;
+  | Extract<CopyTarget, { kind: "dir" }>
+  | (Omit<Extract<CopyTarget, { kind: "ssh" }>, "privateKey"> & SshTargetArgs);
 
-/** The backup's result with the copies made of it, when the stack copies. */
-export type BackupWithCopies = BackupResult & { readonly copies?: CopyResult[] };
+/** A directory archived with the backup; a host's key comes from secret config. */
+export interface DirectoryArchiveArgs {
+  readonly name: string;
+  /** Absolute path of the directory. */
+  readonly path: string;
+  /** The host it is on. @default this machine */
+  readonly host?: SshTargetArgs;
+  readonly excludes: readonly string[];
+  /** Fewer regular files fails the archive. */
+  readonly minFiles: number;
+}
+
+/** One archive's result with the copies made of it. */
+export type ArchiveWithCopies = ArchiveResult & { readonly copies?: CopyResult[] };
+
+/** The backup's result with the copies made of it, when the stack copies, and its archives. */
+export type BackupWithCopies = BackupResult & {
+  readonly copies?: CopyResult[];
+  readonly archives?: ArchiveWithCopies[];
+};
 
 export interface DatabaseBackupArgs {
   readonly connection: PgConnectionInput;
@@ -61,14 +86,20 @@ export interface DatabaseBackupArgs {
   readonly copies?: readonly BackupCopyArgs[];
   /** Verified copies needed, the local file counting as one. @default every copy and the local file */
   readonly requiredCopies?: number;
+  /**
+   * Directories archived after the dump, each verified, kept (`keep`) and copied like the dump.
+   * @default none (the inputs are then the same as before archives existed)
+   */
+  readonly archives?: readonly DirectoryArchiveArgs[];
 }
 
 type BackupInputs = Omit<
   DatabaseBackupArgs,
-  "connection" | "offsite" | "digest" | "protectReleases" | "copies" | "requiredCopies"
+  "connection" | "offsite" | "digest" | "protectReleases" | "copies" | "requiredCopies" | "archives"
 > & {
   connection: PgConnection;
   copies?: CopyTarget[];
+  archives?: (Omit<DirectoryArchiveArgs, "host"> & { host?: SshTarget })[];
   requiredCopies?: number;
   /** Steers retention without being a reason to take the backup again. */
   policy: { protectReleases: string[] };
@@ -79,25 +110,46 @@ const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
   const present = await withClient(inputs.connection, async (client) =>
     (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
   );
-  const { copies, requiredCopies, ...backupInputs } = inputs;
+  const { copies, requiredCopies, archives, ...backupInputs } = inputs;
   const backup = await takePostgresBackup({
     ...backupInputs,
     expectTables: [...new Set([...present, ...inputs.expectTables])],
     protectReleases: inputs.policy.protectReleases,
     log: progress,
   });
-  if (!copies || copies.length === 0) return backup;
-  // The copies run after the local dump is verified; too few verified ones fail the step, so the
+  // The copies run after each local file is verified; too few verified ones fail the step, so the
   // schema never moves on a backup that exists in fewer places than the stack asks for.
-  const results = await copyBackup({
-    file: backup.path,
-    sha256: backup.sha256,
-    stack: inputs.stack,
-    targets: copies,
-    protectReleases: inputs.policy.protectReleases,
-  });
-  requireCopies(backup.path, results, requiredCopies ?? copies.length + 1);
-  return { ...backup, copies: results };
+  const copied = async (file: string, sha256: string, group?: string) => {
+    if (!copies || copies.length === 0) return undefined;
+    const results = await copyBackup({
+      file,
+      sha256,
+      stack: inputs.stack,
+      targets: copies,
+      ...(group ? { group } : {}),
+      protectReleases: inputs.policy.protectReleases,
+    });
+    requireCopies(file, results, requiredCopies ?? copies.length + 1);
+    return results;
+  };
+  const dumpCopies = await copied(backup.path, backup.sha256);
+  const result: BackupWithCopies = dumpCopies ? { ...backup, copies: dumpCopies } : backup;
+  if (!archives || archives.length === 0) return result;
+  const archived: ArchiveWithCopies[] = [];
+  for (const archive of archives) {
+    const taken = await takeDirectoryArchive({
+      ...archive,
+      dir: inputs.dir,
+      stack: inputs.stack,
+      release: inputs.release,
+      keep: inputs.keep,
+      protectReleases: inputs.policy.protectReleases,
+      log: progress,
+    });
+    const archiveCopies = await copied(taken.path, taken.sha256, `archives/${archive.name}`);
+    archived.push(archiveCopies ? { ...taken, copies: archiveCopies } : taken);
+  }
+  return { ...result, archives: archived };
 });
 
 /**
@@ -112,7 +164,7 @@ export class DatabaseBackup extends pulumi.ComponentResource {
 
   constructor(name: string, args: DatabaseBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super(STEPS.backup.token, name, {}, opts);
-    const { offsite, protectReleases, copies, requiredCopies, ...inputs } = args;
+    const { offsite, protectReleases, copies, requiredCopies, archives, ...inputs } = args;
     const run = new RunOnce<BackupWithCopies>(
       STEPS.backup,
       provider,
@@ -125,16 +177,32 @@ export class DatabaseBackup extends pulumi.ComponentResource {
         // Only a stack with copies has these inputs: a stack without them keeps its recorded inputs.
         ...(copies && copies.length > 0
           ? {
-              copies: copies.map((c) =>
-                c.kind === "dir"
-                  ? { ...c, path: path.resolve(c.path) }
-                  : {
+              copies: copies.map((c) => {
+                switch (c.kind) {
+                  case "dir":
+                    return { ...c, path: path.resolve(c.path) };
+                  case "ssh":
+                    return c.privateKey === undefined ? c : { ...c, privateKey: pulumi.secret(c.privateKey) };
+                  case "s3":
+                    return {
                       ...c,
                       accessKeyId: pulumi.secret(c.accessKeyId),
                       secretAccessKey: pulumi.secret(c.secretAccessKey),
-                    },
-              ),
+                    };
+                }
+              }),
               requiredCopies: requiredCopies ?? copies.length + 1,
+            }
+          : {}),
+        ...(archives && archives.length > 0
+          ? {
+              archives: archives.map((a) => ({
+                ...a,
+                excludes: [...a.excludes],
+                ...(a.host?.privateKey !== undefined
+                  ? { host: { ...a.host, privateKey: pulumi.secret(a.host.privateKey) } }
+                  : {}),
+              })),
             }
           : {}),
       },
@@ -150,9 +218,15 @@ export class DatabaseBackup extends pulumi.ComponentResource {
       for (const l of r?.crashLeftovers?.left ?? []) {
         pulumi.log.warn(`backup: left ${l.item}: ${l.reason}; remove it with: ${l.command}`, this);
       }
-      for (const c of r?.copies ?? []) {
+      for (const c of [...(r?.copies ?? []), ...(r?.archives ?? []).flatMap((a) => a.copies ?? [])]) {
         if (c.verified) pulumi.log.info(`backup: copy ${c.key} in ${c.location} verified`, this);
         else pulumi.log.warn(`backup: copy ${c.key} in ${c.location} failed: ${c.error}`, this);
+      }
+      for (const a of r?.archives ?? []) {
+        pulumi.log.info(
+          `backup: archive ${a.name} of ${a.source} verified (${a.files} files, ${a.fileBytes} bytes) at ${a.path}`,
+          this,
+        );
       }
     });
     this.startedAt = run.startedAt;

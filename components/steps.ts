@@ -10,7 +10,11 @@ import {
   type CommandSecrets,
   type CommandSpec,
 } from "../engines/commands";
-import { restoreUnderMigrationLock, type LockedRestoreOptions, type RestoreResult } from "../engines/backup";
+import {
+  restoreUnderMigrationLock,
+  type LockedRestoreOptions,
+  type LockedRestoreResult,
+} from "../engines/backup";
 import {
   runPreflight,
   type PreflightPolicy,
@@ -205,8 +209,10 @@ export type DatabaseRestoreArgs = {
  * A rollback's restore of the backup taken before the release it undoes: verified, then restored
  * in one transaction under the migration lock, before the schema moves.
  */
-export const DatabaseRestore = step<DatabaseRestoreArgs, RestoreResult>(STEPS.restore, async (i, progress) =>
-  restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
+export const DatabaseRestore = step<DatabaseRestoreArgs, LockedRestoreResult>(
+  STEPS.restore,
+  async (i, progress) =>
+    restoreUnderMigrationLock({ ...(i as unknown as LockedRestoreOptions), log: progress }),
 );
 export type DatabaseRestore = InstanceType<typeof DatabaseRestore>;
 

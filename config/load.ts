@@ -115,7 +115,12 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   });
   if (config.maintenance) refer(config.maintenance.tokenSecret, "rollout:maintenance.tokenSecret");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
+  config.backup?.archives.forEach((archive, i) => {
+    if (archive.host?.keySecret)
+      refer(archive.host.keySecret, `rollout:backup.archives[${i}].host.keySecret`);
+  });
   config.backup?.copies.forEach((copy, i) => {
+    if (copy.kind === "ssh" && copy.keySecret) refer(copy.keySecret, `rollout:backup.copies[${i}].keySecret`);
     if (copy.kind !== "s3") return;
     refer(copy.accessKeySecret, `rollout:backup.copies[${i}].accessKeySecret`);
     refer(copy.secretKeySecret, `rollout:backup.copies[${i}].secretKeySecret`);

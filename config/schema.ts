@@ -392,9 +392,35 @@ const backupCopySchema = z.discriminatedUnion(
         keep: keepBackups,
       })
       .strict(),
+    sshTargetSchema
+      .safeExtend({
+        kind: z.literal("ssh"),
+        /** An absolute folder on the host; one subfolder per stack. */
+        path: z.string().startsWith("/", "must be an absolute path on the host, e.g. /srv/backups"),
+        keep: keepBackups,
+      })
+      .superRefine(sshTargetIssues),
   ],
-  { error: 'kind must be "s3" (a bucket) or "dir" (a folder)' },
+  { error: 'kind must be "s3" (a bucket), "dir" (a folder) or "ssh" (a folder on a host over SSH)' },
 );
+
+/** A directory archived with each backup: on this machine, or on a host over SSH. */
+const archiveSchema = z
+  .object({
+    /** Names the archive in file paths, the report and copies. */
+    name,
+    /** Absolute path of the directory. */
+    path: z.string().startsWith("/", "must be the directory's absolute path, e.g. /srv/app/uploads"),
+    /** The host the directory is on. @default this machine */
+    host: sshTargetSchema.superRefine(sshTargetIssues).optional(),
+    /** Left out: a pattern without `/` matches a name anywhere, one with `/` a path from the directory. */
+    excludes: z
+      .array(z.string().min(1).regex(/^[^/]/, "must be relative to the directory (no leading /)"))
+      .default([]),
+    /** Fewer regular files than this fails the archive (an empty or wrong directory). */
+    minFiles: z.number().int().min(0).default(1),
+  })
+  .strict();
 
 const backupSchema = z
   .object({
@@ -415,6 +441,11 @@ const backupSchema = z
     /** Places each backup is copied to and verified in during the backup step. */
     copies: z.array(backupCopySchema).default([]),
     /**
+     * Directories archived (tar, gzip) after the dump, each verified against the directory and
+     * copied like the dump; `--restore-backup` restores them too.
+     */
+    archives: z.array(archiveSchema).default([]),
+    /**
      * Verified copies a backup needs to count, the local file being one; fewer fails the backup
      * before the schema moves. Default: all of them (the local file and every copy).
      */
@@ -422,6 +453,16 @@ const backupSchema = z
   })
   .strict()
   .superRefine((b, ctx) => {
+    b.archives.forEach((a, i) => {
+      if (b.archives.findIndex((other) => other.name === a.name) !== i) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["archives", i, "name"],
+          input: a.name,
+          message: "is the name of an earlier archive too; give each archive its own name",
+        });
+      }
+    });
     if (b.requiredCopies !== undefined && b.requiredCopies > b.copies.length + 1) {
       ctx.addIssue({
         code: "custom",
@@ -620,7 +661,18 @@ const rollbackSchema = z
       .optional(),
     /** Restore this backup (verified first) before the schema moves, under the migration lock. */
     restoreBackup: z
-      .object({ path: z.string().startsWith("/"), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+      .object({
+        path: z.string().startsWith("/"),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        /** The directory archives taken with that backup, restored after the database. */
+        archives: z
+          .array(
+            z
+              .object({ name, path: z.string().startsWith("/"), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+              .strict(),
+          )
+          .optional(),
+      })
       .strict()
       .optional(),
   })
@@ -766,6 +818,7 @@ export type RollbackConfig = NonNullable<RolloutConfig["rollback"]>;
 export type CommandConfig = RolloutConfig["commands"][number];
 export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 export type BackupCopyConfig = NonNullable<RolloutConfig["backup"]>["copies"][number];
+export type ArchiveConfig = NonNullable<RolloutConfig["backup"]>["archives"][number];
 
 /** A 64-hex sha256 digest at the end of an image reference. */
 const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;

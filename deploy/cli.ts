@@ -19,6 +19,7 @@ import {
   type ConfigEntries,
   type RolloutConfig,
   type SecretKey,
+  type SshTargetConfig,
 } from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
@@ -30,6 +31,15 @@ import { commandOptions, EXIT, runCommand, say } from "./command";
 import { firstLine, runUp, type UpOutcome } from "./run";
 import { fetchCopy, type CopyTarget } from "../engines/backup/copies";
 import { newestBackupOf, stackBackupDir } from "../engines/backup/retention";
+import {
+  archiveRoot,
+  archiveSource,
+  listArchive,
+  measureDirectory,
+  newestArchiveOf,
+  type ArchiveSpec,
+} from "../engines/backup/archive";
+import type { SshTarget } from "../engines/ssh";
 import { appliedMigrations, currentBackup, downProblems, recordedImageId, runsSince } from "./state";
 import { plannedSteps, reviewSummary, runningFrom } from "./summary";
 import {
@@ -193,10 +203,14 @@ function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[
       throw new Refusal(`secret ${CONFIG_NAMESPACE}:${key} is not set; a copy needs it`);
     return value;
   };
-  return (config.backup?.copies ?? []).map((copy) =>
-    copy.kind === "dir"
-      ? { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep }
-      : {
+  return (config.backup?.copies ?? []).map((copy): CopyTarget => {
+    switch (copy.kind) {
+      case "dir":
+        return { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep };
+      case "ssh":
+        return { kind: "ssh", ...sshTargetOf(copy, entries), path: copy.path, keep: copy.keep };
+      case "s3":
+        return {
           kind: "s3",
           ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
           region: copy.region,
@@ -205,8 +219,92 @@ function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[
           keep: copy.keep,
           accessKeyId: secret(copy.accessKeySecret),
           secretAccessKey: secret(copy.secretKeySecret),
-        },
-  );
+        };
+    }
+  });
+}
+
+/** An SSH host from config, with its key from the stack's secret config. */
+function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries): SshTarget {
+  const key = target.keySecret && entries[`${CONFIG_NAMESPACE}:${target.keySecret}`]?.value;
+  if (target.keySecret && key === undefined)
+    throw new Refusal(
+      `secret ${CONFIG_NAMESPACE}:${target.keySecret} is not set; the SSH host ${target.host} needs it`,
+    );
+  return {
+    host: target.host,
+    port: target.port,
+    ...(key ? { privateKey: key } : {}),
+    ...(target.keyFile ? { keyFile: path.resolve(ROOT, target.keyFile) } : {}),
+    ...(target.hostKey ? { hostKey: target.hostKey } : {}),
+    ...(target.knownHostsFile ? { knownHostsFile: path.resolve(ROOT, target.knownHostsFile) } : {}),
+  };
+}
+
+/**
+ * The archives taken before release `undoes`, found locally or fetched back from a copy, each with
+ * what restoring it will replace (measured now, on its host); refuses when one is nowhere.
+ */
+async function archivesToRestore(
+  config: RolloutConfig,
+  entries: ConfigEntries,
+  stackName: string,
+  undoes: string,
+  recorded: ReturnType<typeof currentBackup>,
+): Promise<{ name: string; path: string; sha256: string; says: string }[]> {
+  const backup = config.backup!;
+  const backupDir = path.resolve(ROOT, backup.dir);
+  const found: { name: string; path: string; sha256: string; says: string }[] = [];
+  for (const archive of backup.archives) {
+    let file = newestArchiveOf(backupDir, archive.name, stackName, undoes);
+    if (!file && backup.copies.length > 0) {
+      say(`no local archive ${archive.name} of release ${undoes}; fetching it from a copy`);
+      const sha256 =
+        recorded?.release === undoes
+          ? recorded.archives.find((a) => a.name === archive.name)?.sha256
+          : undefined;
+      const { fetched, problems } = await fetchCopy({
+        targets: copyTargets(config, entries),
+        stack: stackName,
+        release: undoes,
+        group: `archives/${archive.name}`,
+        dir: stackBackupDir(archiveRoot(backupDir, archive.name), stackName),
+        ...(sha256 ? { sha256 } : {}),
+        log: say,
+      });
+      for (const problem of problems) say(`  ${problem}`);
+      if (fetched) file = { path: fetched.path, sha256: fetched.sha256, timestamp: "" };
+    }
+    if (!file) {
+      throw new Refusal(
+        `no verified archive ${archive.name} taken before release ${undoes} is in ${backup.dir}` +
+          (backup.copies.length > 0 ? " or in any of its copies" : "") +
+          "; restore it by hand, or roll back without --restore-backup",
+      );
+    }
+    const spec: ArchiveSpec = {
+      name: archive.name,
+      path: archive.path,
+      ...(archive.host ? { host: sshTargetOf(archive.host, entries) } : {}),
+      excludes: archive.excludes,
+    };
+    const inArchive = await listArchive(file.path);
+    // A directory that is gone is restored all the same; the operator is told so.
+    const now = await measureDirectory(spec).then(
+      (tally) => `${tally.files} files, ${tally.bytes} bytes now`,
+      (error: Error) => `not measured: ${firstLine(error)}`,
+    );
+    found.push({
+      name: archive.name,
+      path: file.path,
+      sha256: file.sha256,
+      says:
+        `directory ${archiveSource(spec)} (${now}` +
+        `${archive.excludes.length > 0 ? `; ${archive.excludes.join(", ")} left alone` : ""}) with the ` +
+        `${inArchive.files} files (${inArchive.bytes} bytes) of ${file.path}`,
+    });
+  }
+  return found;
 }
 
 /** Rolls the stack back; returns the seconds it took. */
@@ -254,7 +352,8 @@ export async function rollback(
         "(it lands in the report and the notice)",
     );
   }
-  let restoreBackup: { path: string; sha256: string } | undefined;
+  let restoreBackup:
+    { path: string; sha256: string; archives?: { name: string; path: string; sha256: string }[] } | undefined;
   if (opts.restoreBackup) {
     if (!targetConfig.backup)
       throw new Refusal("the stack takes no backups; --restore-backup has nothing to restore");
@@ -283,10 +382,26 @@ export async function rollback(
           "; restore by hand from an offsite copy, or roll back without --restore-backup",
       );
     }
-    restoreBackup = { path: found.path, sha256: found.sha256 };
+    const archives = await archivesToRestore(
+      targetConfig,
+      secretsNow,
+      stack.name,
+      undoes,
+      currentBackup(deployment),
+    );
+    restoreBackup = {
+      path: found.path,
+      sha256: found.sha256,
+      ...(archives.length > 0
+        ? { archives: archives.map(({ name, path: file, sha256 }) => ({ name, path: file, sha256 })) }
+        : {}),
+    };
+    // Said before the question, so a run with --yes records it too.
+    say(`--restore-backup replaces, with the backup taken before release ${undoes} changed anything:`);
+    say(`  database ${targetConfig.database.database} on ${targetConfig.database.host} with ${found.path}`);
+    for (const a of archives) say(`  the contents of ${a.says}`);
     await confirm(
-      `--restore-backup replaces database ${targetConfig.database.database} on ${targetConfig.database.host} with ` +
-        `${found.path}, taken before release ${undoes} changed anything. Every write since then is lost.`,
+      `Restore ${archives.length > 0 ? "the database and the directories" : "the database"} as listed? Every write since then is lost.`,
       targetConfig.database.database,
       opts,
     );
@@ -349,10 +464,11 @@ export async function rollback(
   }
   // Done: the mark stays in this update's history; the stack config is now the target's own.
   await stack.removeConfig(ROLLBACK_KEY);
-  const restored = (
-    outcome.outputs.report as { rollback?: { restored?: { path: string; tablesRestored: number } } }
-  )?.rollback?.restored;
+  const restored = (outcome.outputs.report as Pick<RolloutReport, "rollback"> | undefined)?.rollback
+    ?.restored;
   if (restored) say(`restored ${restored.tablesRestored} tables from ${restored.path}`);
+  for (const a of restored?.archives ?? [])
+    say(`restored ${a.files} files of archive ${a.name} into ${a.target}`);
   const seconds = (Date.now() - started) / 1000;
   const maintenance = await stillInMaintenance(targetConfig);
   if (maintenance) {

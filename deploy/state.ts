@@ -29,6 +29,8 @@ export interface StateBackup {
   readonly path: string;
   readonly sha256: string;
   readonly createdAt: string;
+  /** The directory archives taken with it: name and SHA-256. */
+  readonly archives: readonly { readonly name: string; readonly sha256: string }[];
 }
 
 function resources(deployment: unknown): StateResource[] {
@@ -48,10 +50,17 @@ export function appliedMigrations(deployment: unknown): StateMigration[] {
 export function currentBackup(deployment: unknown): StateBackup | undefined {
   const backup = resources(deployment).find((r) => r.type === dynamicTypeToken(STEPS.backup));
   const result = backup?.outputs?.result as
-    { path?: string; sha256?: string; createdAt?: string } | undefined;
+    | { path?: string; sha256?: string; createdAt?: string; archives?: { name: string; sha256: string }[] }
+    | undefined;
   const release = backup?.outputs?.release as string | undefined;
   if (!result?.path || !result.sha256 || !release) return undefined;
-  return { release, path: result.path, sha256: result.sha256, createdAt: result.createdAt ?? "" };
+  return {
+    release,
+    path: result.path,
+    sha256: result.sha256,
+    createdAt: result.createdAt ?? "",
+    archives: (result.archives ?? []).map((a) => ({ name: a.name, sha256: a.sha256 })),
+  };
 }
 
 /**

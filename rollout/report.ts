@@ -226,7 +226,15 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
             reason: config.rollback.reason ?? null,
             restored:
               r.restored && config.rollback.restoreBackup
-                ? { path: config.rollback.restoreBackup.path, tablesRestored: r.restored.tablesRestored }
+                ? {
+                    path: config.rollback.restoreBackup.path,
+                    tablesRestored: r.restored.tablesRestored,
+                    archives: (r.restored.archives ?? []).map((a) => ({
+                      name: a.name,
+                      target: a.target,
+                      files: a.restored.files,
+                    })),
+                  }
                 : null,
           }
         : null,

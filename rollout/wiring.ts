@@ -6,6 +6,7 @@ import path from "node:path";
 import type {
   AnnouncementArgs,
   CommandStepArgs,
+  BackupCopyArgs,
   ContainerRelease,
   ContainerReleaseArgs,
   LogCheckArgs,
@@ -25,9 +26,10 @@ import type {
   SmokeTestArgs,
   SoakArgs,
   SqlCheckArgs,
+  SshTargetArgs,
   Triggers,
 } from "../components";
-import { imageTag, secretKeyOf, type RolloutConfig, type SecretKey } from "../config";
+import { imageTag, secretKeyOf, type RolloutConfig, type SecretKey, type SshTargetConfig } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { LogCheckSpec } from "../engines/checks/logs";
 import type { FieldExpectation } from "../engines/checks/match";
@@ -218,23 +220,52 @@ export class Wiring {
       offsite: backup.offsite,
       ...(backup.copies.length > 0
         ? {
-            copies: backup.copies.map((copy) =>
-              copy.kind === "dir"
-                ? { kind: "dir" as const, path: path.resolve(projectDir, copy.path), keep: copy.keep }
-                : {
-                    kind: "s3" as const,
+            copies: backup.copies.map((copy): BackupCopyArgs => {
+              switch (copy.kind) {
+                case "dir":
+                  return { kind: "dir", path: path.resolve(projectDir, copy.path), keep: copy.keep };
+                case "ssh":
+                  return { ...this.sshTarget(copy), kind: "ssh", path: copy.path, keep: copy.keep };
+                case "s3":
+                  return {
+                    kind: "s3",
                     ...(copy.endpoint ? { endpoint: copy.endpoint } : {}),
                     region: copy.region,
                     bucket: copy.bucket,
                     prefix: copy.prefix,
                     keep: copy.keep,
-                    accessKeyId: this.ctx.secret(copy.accessKeySecret),
-                    secretAccessKey: this.ctx.secret(copy.secretKeySecret),
-                  },
-            ),
+                    accessKeyId: this.ctx.secret(copy.accessKeySecret as SecretKey),
+                    secretAccessKey: this.ctx.secret(copy.secretKeySecret as SecretKey),
+                  };
+              }
+            }),
             requiredCopies: backup.requiredCopies,
           }
         : {}),
+      ...(backup.archives.length > 0
+        ? {
+            archives: backup.archives.map((a) => ({
+              name: a.name,
+              path: a.path,
+              ...(a.host ? { host: this.sshTarget(a.host) } : {}),
+              excludes: a.excludes,
+              minFiles: a.minFiles,
+            })),
+          }
+        : {}),
+    };
+  }
+
+  /** An SSH host's settings as an engine takes them: files from the project, the key from its secret. */
+  sshTarget(target: SshTargetConfig): SshTargetArgs {
+    const { projectDir } = this.ctx;
+    return {
+      host: target.host,
+      port: target.port,
+      ...(target.keySecret ? { privateKey: this.ctx.secret(target.keySecret as SecretKey) } : {}),
+      ...(target.keyFile ? { keyFile: path.resolve(projectDir, target.keyFile) } : {}),
+      ...(target.hostKey ? { hostKey: target.hostKey } : {}),
+      ...(target.knownHostsFile ? { knownHostsFile: path.resolve(projectDir, target.knownHostsFile) } : {}),
     };
   }
 
@@ -272,6 +303,30 @@ export class Wiring {
       connection: pulumi.output(this.adminConnection()),
       path: rollback.restoreBackup.path,
       sha256: rollback.restoreBackup.sha256,
+      ...(rollback.restoreBackup.archives && rollback.restoreBackup.archives.length > 0
+        ? {
+            // One output, so a key from secret config keeps the whole list secret in state.
+            archives: pulumi.output(
+              rollback.restoreBackup.archives.map((recorded) => {
+                const spec = this.ctx.config.backup?.archives.find((a) => a.name === recorded.name);
+                if (!spec) {
+                  throw new Error(
+                    `rollout:rollback.restoreBackup names archive ${recorded.name}, which rollout:backup.archives does not have; ` +
+                      "run npm run rollback again so it reads the archives from the stack config",
+                  );
+                }
+                return {
+                  name: spec.name,
+                  path: spec.path,
+                  ...(spec.host ? { host: this.sshTarget(spec.host) } : {}),
+                  excludes: spec.excludes,
+                  file: recorded.path,
+                  sha256: recorded.sha256,
+                };
+              }),
+            ),
+          }
+        : {}),
       table: migrations?.table,
       lockTimeoutSeconds: migrations?.lockTimeoutSeconds ?? 0,
     };

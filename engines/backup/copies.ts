@@ -1,5 +1,5 @@
-// Copies of a verified backup in other places: an S3-compatible bucket or another folder (a second
-// disk, a mounted share). A copy counts only once it was read back whole and hashed to the backup's
+// Copies of a verified backup in other places: an S3-compatible bucket, another folder (a second
+// disk, a mounted share) or a folder on a second host over SSH. A copy counts only once it was read back whole and hashed to the backup's
 // SHA-256; one that does not is deleted and reported. Each place keeps its own newest N. No Pulumi
 // inside: the backup's dynamic provider runs this during `up`, and `deploy/` fetches a copy back
 // for --restore-backup.
@@ -15,7 +15,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
+import { shellQuote, sshLocation, withSsh, type SshTarget } from "../ssh";
 import { parseBackupFileName, sanitizeReleaseName, sanitizeStackName } from "./retention";
 
 /** An S3 bucket (AWS or any S3-compatible server). */
@@ -40,7 +41,15 @@ export interface DirCopyTarget {
   readonly keep: number;
 }
 
-export type CopyTarget = S3CopyTarget | DirCopyTarget;
+/** A folder on another host over SSH; copies go to `<path>/<stack>/` with their `.sha256` sidecar. */
+export type SshCopyTarget = SshTarget & {
+  readonly kind: "ssh";
+  /** An absolute folder on the host. */
+  readonly path: string;
+  readonly keep: number;
+};
+
+export type CopyTarget = S3CopyTarget | DirCopyTarget | SshCopyTarget;
 
 /** One copy of one backup, as the backup's result records it. */
 export interface CopyResult {
@@ -67,6 +76,11 @@ interface CopyStore {
   put(file: string, name: string, digests: { sha256: string; md5: string }): Promise<void>;
   /** Size and a stream of the stored copy. */
   read(name: string): Promise<{ bytes: number; body: Readable }>;
+  /**
+   * Size and SHA-256 of the stored copy worked out where it is stored, for a place that can (a
+   * host's `sha256sum`); without it the copy is read back whole and hashed here.
+   */
+  measure?(name: string): Promise<{ bytes: number; sha256: string }>;
   remove(name: string): Promise<void>;
   /** The file names of this stack's copies in this place. */
   list(): Promise<string[]>;
@@ -86,9 +100,14 @@ function s3Client(target: S3CopyTarget): S3Client {
   });
 }
 
-function s3Store(target: S3CopyTarget, stack: string): CopyStore {
+/** A stack's folder in a place, with the archive's subfolder (`archives/<name>`) for an archive. */
+function stackFolder(stack: string, group: string | undefined): string {
+  return group ? `${sanitizeStackName(stack)}/${group}` : sanitizeStackName(stack);
+}
+
+function s3Store(target: S3CopyTarget, stack: string, group?: string): CopyStore {
   const client = s3Client(target);
-  const folder = `${target.prefix}${sanitizeStackName(stack)}/`;
+  const folder = `${target.prefix}${stackFolder(stack, group)}/`;
   const keyOf = (name: string) => `${folder}${name}`;
   return {
     location: `s3://${target.bucket}/${target.prefix}${target.endpoint ? ` at ${target.endpoint}` : ""}`,
@@ -135,8 +154,8 @@ function s3Store(target: S3CopyTarget, stack: string): CopyStore {
   };
 }
 
-function dirStore(target: DirCopyTarget, stack: string): CopyStore {
-  const folder = path.join(path.resolve(target.path), sanitizeStackName(stack));
+function dirStore(target: DirCopyTarget, stack: string, group?: string): CopyStore {
+  const folder = path.join(path.resolve(target.path), stackFolder(stack, group));
   const keyOf = (name: string) => path.join(folder, name);
   return {
     location: path.resolve(target.path),
@@ -173,8 +192,66 @@ function dirStore(target: DirCopyTarget, stack: string): CopyStore {
   };
 }
 
-function storeFor(target: CopyTarget, stack: string): CopyStore {
-  return target.kind === "s3" ? s3Store(target, stack) : dirStore(target, stack);
+function sshStore(target: SshCopyTarget, stack: string, group?: string): CopyStore {
+  const folder = path.posix.join(target.path, stackFolder(stack, group));
+  const keyOf = (name: string) => path.posix.join(folder, name);
+  const q = (name: string) => shellQuote(keyOf(name));
+  const run = (command: string, what: string) => withSsh(target, (ssh) => ssh.run(command, { what }));
+  return {
+    location: `${sshLocation(target)}${target.path}`,
+    keyOf,
+    async put(file, name, digests) {
+      // Written under a temporary name and renamed on the host, so a cut connection never leaves a
+      // half copy under the backup's name; the sidecar follows once the copy is in place.
+      const partial = shellQuote(`${keyOf(name)}.partial`);
+      await withSsh(target, (ssh) =>
+        ssh.run(
+          `set -e; umask 077; mkdir -p ${shellQuote(folder)}; cat > ${partial}; sync ${partial} 2>/dev/null || sync; ` +
+            `mv -f ${partial} ${q(name)}; printf '%s  %s\n' ${shellQuote(digests.sha256)} ${shellQuote(name)} > ${q(`${name}.sha256`)}`,
+          { what: `upload of ${name}`, stdin: fs.createReadStream(file) },
+        ),
+      );
+    },
+    async read(name) {
+      const bytes = Number((await run(`stat -c %s ${q(name)}`, `size of ${name}`)).trim());
+      const body = new PassThrough();
+      withSsh(target, (ssh) =>
+        ssh.run(`cat ${q(name)}`, { what: `download of ${name}`, stdout: body }),
+      ).catch((error: Error) => body.destroy(error));
+      return { bytes, body };
+    },
+    async measure(name) {
+      const out = await run(`stat -c %s ${q(name)} && sha256sum ${q(name)}`, `read-back of ${name}`);
+      const [size, line = ""] = out.trim().split("\n");
+      return { bytes: Number(size), sha256: line.split(/\s+/)[0] };
+    },
+    async remove(name) {
+      await run(`rm -f ${q(name)} ${q(`${name}.sha256`)}`, `removal of ${name}`);
+    },
+    async list() {
+      const out = await run(
+        `if [ -d ${shellQuote(folder)} ]; then ls -1A ${shellQuote(folder)}; fi`,
+        "listing",
+      );
+      return out.split("\n").filter((n) => n !== "");
+    },
+    async recordedSha256(name) {
+      const sidecar = shellQuote(keyOf(`${name}.sha256`));
+      const out = await run(`if [ -f ${sidecar} ]; then cat ${sidecar}; fi`, `checksum of ${name}`);
+      return out.trim().split(/\s+/)[0] || undefined;
+    },
+  };
+}
+
+function storeFor(target: CopyTarget, stack: string, group?: string): CopyStore {
+  switch (target.kind) {
+    case "s3":
+      return s3Store(target, stack, group);
+    case "dir":
+      return dirStore(target, stack, group);
+    case "ssh":
+      return sshStore(target, stack, group);
+  }
 }
 
 async function hashStream(body: Readable): Promise<{ sha256: string; bytes: number }> {
@@ -205,7 +282,8 @@ function scrub(message: string, secrets: readonly string[]): string {
 }
 
 function secretsOf(target: CopyTarget): string[] {
-  return target.kind === "s3" ? [target.secretAccessKey, target.accessKeyId] : [];
+  if (target.kind === "s3") return [target.secretAccessKey, target.accessKeyId];
+  return target.kind === "ssh" && target.privateKey ? [target.privateKey] : [];
 }
 
 /**
@@ -251,6 +329,8 @@ export interface CopyBackupOptions {
   readonly sha256: string;
   readonly stack: string;
   readonly targets: readonly CopyTarget[];
+  /** A directory archive's subfolder, `archives/<name>`. @default the dumps' folder */
+  readonly group?: string;
   /** Releases whose newest copy retention keeps whatever its age (a rollback's undone release). */
   readonly protectReleases: readonly string[];
   readonly log?: (line: string) => void;
@@ -262,7 +342,7 @@ async function copyTo(
   options: CopyBackupOptions,
   digests: { sha256: string; md5: string; bytes: number },
 ): Promise<CopyResult> {
-  const store = storeFor(target, options.stack);
+  const store = storeFor(target, options.stack, options.group);
   const name = path.basename(options.file);
   const key = store.keyOf(name);
   const failed = (error: string, sha256 = "", bytes = 0): CopyResult => ({
@@ -281,8 +361,13 @@ async function copyTo(
   }
   let readBack: { sha256: string; bytes: number; stated: number };
   try {
-    const { bytes: stated, body } = await store.read(name);
-    readBack = { ...(await hashStream(body)), stated };
+    if (store.measure) {
+      const measured = await store.measure(name);
+      readBack = { ...measured, stated: measured.bytes };
+    } else {
+      const { bytes: stated, body } = await store.read(name);
+      readBack = { ...(await hashStream(body)), stated };
+    }
   } catch (error) {
     await store.remove(name).catch(() => undefined);
     return failed(`read-back failed: ${(error as Error).message}; the copy was deleted`);
@@ -376,6 +461,8 @@ export interface FetchCopyOptions {
   readonly targets: readonly CopyTarget[];
   readonly stack: string;
   readonly release: string;
+  /** A directory archive's subfolder, `archives/<name>`. @default the dumps' folder */
+  readonly group?: string;
   /** Where the fetched file goes (the local backup folder of the stack). */
   readonly dir: string;
   /** The SHA-256 state recorded for this backup; without it, the one stored beside the copy. */
@@ -401,7 +488,7 @@ export async function fetchCopy(
 ): Promise<{ fetched?: FetchedCopy; problems: string[] }> {
   const problems: string[] = [];
   for (const target of options.targets) {
-    const store = storeFor(target, options.stack);
+    const store = storeFor(target, options.stack, options.group);
     let partial: string | undefined;
     try {
       const name = newestOfRelease(await store.list(), options.stack, options.release);

@@ -5,11 +5,12 @@ import fs from "node:fs";
 import path from "node:path";
 
 /**
- * A backup file name: `<stack>_<release>_<YYYYMMDDTHHMMSSZ>.dump`. The stack part never holds an
+ * A backup file name: `<stack>_<release>_<YYYYMMDDTHHMMSSZ>.dump` (a directory archive: `.tar.gz`,
+ * in a folder of its own, so a folder never holds both kinds). The stack part never holds an
  * underscore (see {@link sanitizeStackName}), so the first `_` ends it and the timestamp is anchored at
  * the end; the release part may hold underscores.
  */
-const BACKUP_FILE = /^([A-Za-z0-9.-]+)_([A-Za-z0-9._-]+)_(\d{8}T\d{6}Z)\.dump$/;
+const BACKUP_FILE = /^([A-Za-z0-9.-]+)_([A-Za-z0-9._-]+)_(\d{8}T\d{6}Z)\.(?:dump|tar\.gz)$/;
 
 /** Longest release part kept in a file name; longer ones are cut, the timestamp keeps names unique. */
 const MAX_RELEASE_CHARS = 64;
@@ -62,9 +63,14 @@ export function formatBackupTimestamp(when: Date): string {
     .replace(/[-:]/g, "");
 }
 
-/** The file name of a backup of `stack` at `release` taken at `when`. */
-export function backupFileName(stack: string, release: string, when: Date): string {
-  return `${sanitizeStackName(stack)}_${sanitizeReleaseName(release)}_${formatBackupTimestamp(when)}.dump`;
+/** The file name of a backup of `stack` at `release` taken at `when`: a dump, or a directory archive. */
+export function backupFileName(
+  stack: string,
+  release: string,
+  when: Date,
+  extension: ".dump" | ".tar.gz" = ".dump",
+): string {
+  return `${sanitizeStackName(stack)}_${sanitizeReleaseName(release)}_${formatBackupTimestamp(when)}${extension}`;
 }
 
 /** The parts of a backup file name, or undefined when the name does not follow the pattern. */

@@ -1,6 +1,6 @@
 // The parts of the report built from the steps' recorded results: by the program (rollout/report.ts)
 // from outputs, and by the deploy commands (deploy/state.ts) from exported state. Pure.
-import type { BackupResult, CopyResult } from "../backup";
+import type { ArchiveResult, BackupResult, CopyResult } from "../backup";
 import type { CommandPoint, CommandResult } from "../commands";
 import type { HttpCheckResult } from "../checks/http";
 import type { LogCheckResult } from "../checks/logs";
@@ -58,8 +58,22 @@ export function checkReports(
   ];
 }
 
+const copyFacts = (copies: readonly CopyResult[] | undefined) =>
+  (copies ?? []).map(({ location, key, bytes, sha256, verified }) => ({
+    location,
+    key,
+    bytes,
+    sha256,
+    verified,
+  }));
+
 export function backupReport(
-  backup: (BackupResult & { readonly copies?: readonly CopyResult[] }) | undefined,
+  backup:
+    | (BackupResult & {
+        readonly copies?: readonly CopyResult[];
+        readonly archives?: readonly (ArchiveResult & { readonly copies?: readonly CopyResult[] })[];
+      })
+    | undefined,
 ): RolloutReport["backup"] {
   return backup
     ? {
@@ -71,12 +85,16 @@ export function backupReport(
         durationMs: backup.durationMs,
         // A backup recorded before leftovers were looked for found none.
         crashLeftovers: backup.crashLeftovers ?? { removed: [], left: [] },
-        copies: (backup.copies ?? []).map(({ location, key, bytes, sha256, verified }) => ({
-          location,
-          key,
-          bytes,
-          sha256,
-          verified,
+        copies: copyFacts(backup.copies),
+        archives: (backup.archives ?? []).map((a) => ({
+          name: a.name,
+          source: a.source,
+          path: a.path,
+          bytes: a.bytes,
+          sha256: a.sha256,
+          files: a.files,
+          fileBytes: a.fileBytes,
+          copies: copyFacts(a.copies),
         })),
       }
     : null;

@@ -62,6 +62,13 @@ function backup(r: RolloutReport): string[] {
     lines.push("", `Removed leftovers of killed runs: ${text(b.crashLeftovers.removed.join(", "))}`);
   for (const left of b.crashLeftovers.left)
     lines.push("", `Left ${text(left.item)}: ${text(left.reason)}; remove it with ${text(left.command)}`);
+  for (const a of b.archives) {
+    lines.push(
+      "",
+      `Archive ${text(a.name)} of ${text(a.source)}: ${a.files} files (${formatBytes(a.fileBytes)}) in ${text(a.path)}, ` +
+        `${formatBytes(a.bytes)}, sha256 ${text(a.sha256)}, ${a.copies.filter((c) => c.verified).length} verified copies`,
+    );
+  }
   if (b.copies.length > 0) {
     lines.push("", "Copies:", "");
     for (const c of b.copies)
@@ -204,6 +211,9 @@ export function reportMarkdown(r: RolloutReport): string {
     lines.push(
       `- Rolls back ${text(b.undoes)} to update ${b.toUpdate}${b.reason ? `: ${text(b.reason)}` : ""}`,
       ...(b.restored ? [`- Restored ${b.restored.tablesRestored} tables from ${text(b.restored.path)}`] : []),
+      ...(b.restored?.archives ?? []).map(
+        (a) => `- Restored ${a.files} files of archive ${text(a.name)} into ${text(a.target)}`,
+      ),
     );
   }
   for (const section of [gates, backup, migrations, images, checks, commands, phases]) {

@@ -60,7 +60,16 @@ export interface RolloutReport {
     readonly undoes: string;
     readonly toUpdate: number;
     readonly reason: string | null;
-    readonly restored: { readonly path: string; readonly tablesRestored: number } | null;
+    readonly restored: {
+      readonly path: string;
+      readonly tablesRestored: number;
+      /** Directories restored from their archives: where, and the files they hold again. */
+      readonly archives: readonly {
+        readonly name: string;
+        readonly target: string;
+        readonly files: number;
+      }[];
+    } | null;
   } | null;
   readonly gates: {
     readonly window: (Omit<WindowVerdict, "minutes"> & { readonly enforced: boolean }) | null;
@@ -81,6 +90,17 @@ export interface RolloutReport {
     readonly crashLeftovers: LeftoverCleanup;
     /** Each copy in another place (backup.copies): where, its key or path, and whether it was verified. */
     readonly copies: readonly Pick<CopyResult, "location" | "key" | "bytes" | "sha256" | "verified">[];
+    /** Each directory archive (backup.archives): what it holds, where it is, and its copies. */
+    readonly archives: readonly {
+      readonly name: string;
+      readonly source: string;
+      readonly path: string;
+      readonly bytes: number;
+      readonly sha256: string;
+      readonly files: number;
+      readonly fileBytes: number;
+      readonly copies: readonly Pick<CopyResult, "location" | "key" | "bytes" | "sha256" | "verified">[];
+    }[];
   } | null;
   readonly schema: {
     readonly version: string;

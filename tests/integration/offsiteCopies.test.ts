@@ -2,8 +2,10 @@
 // (gofakes3, every request's signature checked) and real folders: what lands is read back with the
 // SDK and hashed; a read-back that differs (a proxy that flips a byte of every GET body) fails the
 // copy and, with requiredCopies, the backup before the schema moves; each place keeps its own
-// newest N; --restore-backup fetches the S3 copy when the local file is gone; and the S3 secret key
-// is nowhere in the stack's files, outputs or command output.
+// newest N; --restore-backup fetches the S3 copy when the local file is gone, on a stack configured
+// like prod (current service and maintenance endpoint required, window enforced and open, approvals
+// required and given); and the S3 secret key is nowhere in the stack's files, outputs or command
+// output.
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -26,9 +28,10 @@ import {
   type CopyTarget,
   type S3CopyTarget,
 } from "../../engines/backup";
-import { cli, matchOut, tail } from "../support/cli";
+import { cli, matchOut, tail, webhookListener } from "../support/cli";
 import { dynamicTypeToken, STEPS } from "../../components/tokens";
 import { ROOT } from "../support/fixtures";
+import { approved, prodLike } from "../support/prodLike";
 import { createTestStack, query, sampleConfig, type TestStack } from "../support/stack";
 
 /** The local S3 server, from the variables scripts/test.sh exports (`local-env/s3.sh env`). */
@@ -305,8 +308,9 @@ describe("backup copies: the engine against the real S3 server and folders", () 
   });
 });
 
-describe("backup copies in a real rollout", () => {
+describe("backup copies in a real rollout on a prod-like stack", () => {
   let t: TestStack;
+  let hook: Awaited<ReturnType<typeof webhookListener>>;
   let bucket: string;
   let copyDir: string;
   let proxy: Awaited<ReturnType<typeof corruptingProxy>>;
@@ -327,31 +331,44 @@ describe("backup copies in a real rollout", () => {
     { kind: "dir", path: copyDir, keep: 5 },
     ...extra,
   ];
+  /** A release as prod reviews it: prod's settings, and the approvals naming its digest. */
   const release = async (
-    r: "1.0.0" | "1.1.0" | "1.2.0",
+    r: "1.1.0" | "1.2.0",
     id: string,
     backup: Record<string, unknown> = { copies: copies() },
   ) => {
-    const config = sampleConfig(t, r, id);
-    await t.setConfig({ ...config, "rollout:backup": { ...config["rollout:backup"], ...backup } });
+    const config = prodLike(t, r, id);
+    await approved(t, {
+      ...config,
+      "rollout:backup": { ...(config["rollout:backup"] as Record<string, unknown>), ...backup },
+    });
   };
   const up = (message: string) => t.stack.up({ message, onOutput: (o) => output.push(o) });
 
   before(async () => {
+    hook = await webhookListener();
     t = await createTestStack("itest-copies");
+    await t.stack.setConfig("rollout:webhookUrl", { value: hook.url, secret: true });
     bucket = await newBucket("itest-stack-copies");
     copyDir = `${t.backupDir}-second-disk`;
     proxy = await corruptingProxy();
     await t.stack.setConfig("rollout:s3AccessKey", { value: s3Server().accessKeyId, secret: true });
     await t.stack.setConfig("rollout:s3SecretKey", { value: s3Server().secretAccessKey, secret: true });
-    await release("1.0.0", `${t.name}-1.0.0`);
-    await up("release 1.0.0");
+    // A first install has no service to check or switch: the only time those are allowed.
+    const first = sampleConfig(t, "1.0.0");
+    await t.setConfig({
+      ...first,
+      "rollout:notify": {},
+      "rollout:backup": { ...first["rollout:backup"], copies: copies() },
+    });
+    await up("first install 1.0.0");
   });
   after(async () => {
     try {
       await t?.cleanup();
     } finally {
       await proxy?.close();
+      await hook?.close();
       fs.rmSync(copyDir ?? "/nonexistent", { recursive: true, force: true });
     }
   });
@@ -421,6 +438,18 @@ describe("backup copies in a real rollout", () => {
     matchOut(run.output, /restored \d+ tables/);
     assert.deepEqual(await checksum(), contentBefore);
     assert.equal(await schemaVersion(), "0003");
+    // It ran under prod's rules: the window enforced, maintenance switched on and off again.
+    const r = (await t.stack.outputs()).report.value as {
+      gates: { window: { enforced: boolean; open: boolean } };
+      maintenance: { on: { outcome: string }; off: { outcome: string } };
+    };
+    assert.deepEqual(r.gates.window, { ...r.gates.window, enforced: true, open: true });
+    assert.deepEqual([r.maintenance.on.outcome, r.maintenance.off.outcome], ["switched", "switched"]);
+    const health = (await (await fetch(`http://127.0.0.1:${t.appPort}/health`)).json()) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(health, { status: "ok", version: "1.1.0", maintenance: false });
   });
 
   it("4. the S3 secret key is nowhere in plain text: state, backend files, stack file, outputs", async () => {

@@ -57,6 +57,7 @@ export function fixtureReport(): RolloutReport {
       durationMs: 900,
       crashLeftovers: { removed: [], left: [] },
       copies: [],
+      archives: [],
     },
     schema: { version: "0003", direction: "up", applied: ["0003_add_item_status"], reverted: [] },
     image: { before: "sample-app:1.0.0", after: "sample-app:1.1.0", id: `sha256:${"a".repeat(64)}` },

@@ -47,6 +47,35 @@ describe("backup.copies config", () => {
     assert.equal(backup?.requiredCopies, 3);
   });
 
+  it("fills an SSH copy's port and keeps its key and host key sources", () => {
+    const { backup } = loadConfig(
+      "dev",
+      withBackup({
+        copies: [
+          {
+            kind: "ssh",
+            host: "backup@10.0.0.9",
+            keySecret: "sshPrivateKey",
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+            path: "/srv/backups",
+          },
+        ],
+      }),
+      { ...base, sshPrivateKey: true },
+    );
+    assert.deepEqual(backup?.copies, [
+      {
+        kind: "ssh",
+        host: "backup@10.0.0.9",
+        port: 22,
+        keySecret: "sshPrivateKey",
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        path: "/srv/backups",
+        keep: 10,
+      },
+    ]);
+  });
+
   it("takes a lower requiredCopies", () => {
     const { backup } = loadConfig(
       "dev",
@@ -97,7 +126,51 @@ describe("backup.copies config", () => {
       name: "an unknown kind",
       backup: { copies: [{ kind: "ftp", path: "/x" }] },
       expect: [
-        'rollout:backup.copies[0].kind is invalid (kind must be "s3" (a bucket) or "dir" (a folder)): got "ftp". Fix: set it with `pulumi config set --path \'rollout:backup.copies[0].kind\' <value>`.',
+        'rollout:backup.copies[0].kind is invalid (kind must be "s3" (a bucket), "dir" (a folder) or "ssh" (a folder on a host over SSH)): got "ftp". Fix: set it with `pulumi config set --path \'rollout:backup.copies[0].kind\' <value>`.',
+      ],
+    },
+    {
+      name: "an SSH copy with neither a key nor a host key",
+      backup: { copies: [{ kind: "ssh", host: "backup@10.0.0.9", path: "/srv/backups" }] },
+      expect: [
+        'rollout:backup.copies[0] is invalid (give exactly one of keySecret (the name of a secret config key holding the private key, e.g. sshPrivateKey) or keyFile (a key file\'s path)): got {"kind":"ssh","host":"backup@10.0.0.9","path":"/srv/backu.... Fix: set it with `pulumi config set --path \'rollout:backup.copies[0]\' <value>`.',
+        'rollout:backup.copies[0] is invalid (give exactly one of hostKey (the host\'s public key line, from `ssh-keyscan -p PORT HOST`) or knownHostsFile (a known_hosts file listing the host); the host\'s key is always checked): got {"kind":"ssh","host":"backup@10.0.0.9","path":"/srv/backu.... Fix: set it with `pulumi config set --path \'rollout:backup.copies[0]\' <value>`.',
+      ],
+    },
+    {
+      name: "an SSH copy with a relative path and a host without a user",
+      backup: {
+        copies: [
+          {
+            kind: "ssh",
+            host: "backup@10.0.0.9",
+            keySecret: "sshPrivateKey",
+            knownHostsFile: "kh",
+            path: "/srv",
+          },
+          { kind: "ssh", host: "10.0.0.9", keyFile: "k", hostKey: "ssh-ed25519 AAAAC3Nza", path: "srv" },
+        ],
+      },
+      expect: [
+        'rollout:backup.copies[1].host is invalid (must be user@host, e.g. "deploy@10.0.0.5" or "root@backup.example.com"): got "10.0.0.9". Fix: set it with `pulumi config set --path \'rollout:backup.copies[1].host\' <value>`.',
+        "rollout:backup.copies[1].path is invalid (must be an absolute path on the host, e.g. /srv/backups): got \"srv\". Fix: set it with `pulumi config set --path 'rollout:backup.copies[1].path' <value>`.",
+      ],
+    },
+    {
+      name: "an SSH copy whose key secret is not set",
+      backup: {
+        copies: [
+          {
+            kind: "ssh",
+            host: "backup@10.0.0.9",
+            keySecret: "sshPrivateKey",
+            knownHostsFile: "kh",
+            path: "/srv",
+          },
+        ],
+      },
+      expect: [
+        "rollout:sshPrivateKey is missing (rollout:backup.copies[0].keySecret refers to it). Fix: `pulumi config set --secret rollout:sshPrivateKey <value>`.",
       ],
     },
     {
@@ -154,4 +227,67 @@ describe("copiesToRemove", () => {
       /copy retention keep=1.5 is not a whole number/,
     );
   });
+});
+
+describe("backup.archives config", () => {
+  it("fills each archive's defaults, a host's port included", () => {
+    const { backup } = loadConfig(
+      "dev",
+      withBackup({
+        archives: [
+          { name: "uploads", path: "/srv/uploads" },
+          {
+            name: "config",
+            path: "/etc/app",
+            host: { host: "deploy@10.0.0.5", keyFile: "/k", knownHostsFile: "/kh" },
+            excludes: ["*.bak"],
+          },
+        ],
+      }),
+      base,
+    );
+    assert.deepEqual(backup?.archives, [
+      { name: "uploads", path: "/srv/uploads", excludes: [], minFiles: 1 },
+      {
+        name: "config",
+        path: "/etc/app",
+        host: { host: "deploy@10.0.0.5", port: 22, keyFile: "/k", knownHostsFile: "/kh" },
+        excludes: ["*.bak"],
+        minFiles: 1,
+      },
+    ]);
+  });
+
+  const cases: { name: string; archives: unknown[]; expect: string[] }[] = [
+    {
+      name: "two archives of one name, a relative path and an absolute exclude",
+      archives: [
+        { name: "uploads", path: "/srv/a" },
+        { name: "uploads", path: "srv/b", excludes: ["/tmp"] },
+      ],
+      expect: [
+        "rollout:backup.archives[1].path is invalid (must be the directory's absolute path, e.g. /srv/app/uploads): got \"srv/b\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].path' <value>`.",
+        "rollout:backup.archives[1].excludes[0] is invalid (must be relative to the directory (no leading /)): got \"/tmp\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].excludes[0]' <value>`.",
+        "rollout:backup.archives[1].name is invalid (is the name of an earlier archive too; give each archive its own name): got \"uploads\". Fix: set it with `pulumi config set --path 'rollout:backup.archives[1].name' <value>`.",
+      ],
+    },
+    {
+      name: "a host whose key secret is not set",
+      archives: [
+        {
+          name: "uploads",
+          path: "/srv/a",
+          host: { host: "deploy@10.0.0.5", keySecret: "sshPrivateKey", knownHostsFile: "/kh" },
+        },
+      ],
+      expect: [
+        "rollout:sshPrivateKey is missing (rollout:backup.archives[0].host.keySecret refers to it). Fix: `pulumi config set --secret rollout:sshPrivateKey <value>`.",
+      ],
+    },
+  ];
+  for (const c of cases) {
+    it(`refuses ${c.name}`, () => {
+      assert.deepEqual(problemsOf(withBackup({ archives: c.archives }), base), c.expect);
+    });
+  }
 });

@@ -22,6 +22,7 @@ const ALL_SECRETS = {
   smokePassword: "smoke-pw",
   s3AccessKey: "s3-key-id",
   s3SecretKey: "s3-secret-key",
+  sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-body\n-----END OPENSSH PRIVATE KEY-----\n",
 };
 // Tuesday 23:00 in New York: inside the fixture's window.
 const IN_WINDOW = new Date("2026-11-25T04:00:00Z");
@@ -718,6 +719,58 @@ describe("Rollout with backup copies", () => {
     assert.equal(secretInput(s3.secretAccessKey).value, "s3-secret-key");
     assert.deepEqual(dir, { kind: "dir", path: `${ROOT}/.local/second-disk`, keep: 4 });
     assert.equal(dump.inputs.requiredCopies, 2);
+  });
+
+  it("hands the backup step an SSH copy and the archives, the SSH key only as a secret", async () => {
+    const host = { host: "backup@10.0.0.9", keySecret: "sshPrivateKey", hostKey: "ssh-ed25519 AAAAC3Nza" };
+    const raw = fullRawConfig({
+      backup: backup({
+        copies: [{ kind: "ssh", ...host, port: 2222, path: "/srv/backups" }],
+        archives: [
+          { name: "uploads", path: "/srv/app/uploads", host, excludes: ["cache"] },
+          { name: "config", path: "/etc/app", minFiles: 2 },
+        ],
+      }),
+    });
+    await valueOf(newRollout("wa", raw).report);
+    const dump = byName(
+      registrations.filter((r) => r.name.startsWith("wa-")),
+      "wa-backup-dump",
+    );
+    const copies = secretInput(dump.inputs.copies);
+    assert.equal(copies.secret, true, "the copies hold the SSH key");
+    const [ssh] = copies.value as Record<string, unknown>[];
+    assert.deepEqual(
+      { ...ssh, privateKey: undefined },
+      {
+        kind: "ssh",
+        host: "backup@10.0.0.9",
+        port: 2222,
+        hostKey: "ssh-ed25519 AAAAC3Nza",
+        path: "/srv/backups",
+        keep: 10,
+        privateKey: undefined,
+      },
+    );
+    assert.equal(secretInput(ssh.privateKey).value, ALL_SECRETS.sshPrivateKey);
+    const archives = secretInput(dump.inputs.archives);
+    assert.equal(archives.secret, true, "an archive's host holds the SSH key");
+    const [uploads, config] = archives.value as Record<string, unknown>[];
+    assert.deepEqual(
+      { ...uploads, host: { ...(uploads.host as object), privateKey: undefined } },
+      {
+        name: "uploads",
+        path: "/srv/app/uploads",
+        host: { host: "backup@10.0.0.9", port: 22, hostKey: "ssh-ed25519 AAAAC3Nza", privateKey: undefined },
+        excludes: ["cache"],
+        minFiles: 1,
+      },
+    );
+    assert.equal(
+      secretInput((uploads.host as Record<string, unknown>).privateKey).value,
+      ALL_SECRETS.sshPrivateKey,
+    );
+    assert.deepEqual(config, { name: "config", path: "/etc/app", excludes: [], minFiles: 2 });
   });
 });
 

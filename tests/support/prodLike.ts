@@ -1,0 +1,51 @@
+// A stack configured like prod, for the tests of safety paths (rollback, restore): the current
+// service required, the maintenance endpoint required, an enforced window that is open now, and
+// tech-lead and dba approvals naming the release digest that preview prints.
+import assert from "node:assert/strict";
+import { sampleConfig, type Release, type TestStack } from "./stack";
+
+const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+/** `HH:MM` in UTC, `minutes` from now. */
+export const utcClock = (minutes: number) =>
+  new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
+
+/** The sample config with prod's settings; `window` is open now unless given. */
+export function prodLike(
+  t: TestStack,
+  release: Release,
+  id: string,
+  window = { start: utcClock(-60), end: utcClock(60) },
+): Record<string, unknown> {
+  const base = `http://127.0.0.1:${t.appPort}`;
+  return {
+    ...sampleConfig(t, release, id),
+    "rollout:preflight": { currentHealthUrl: `${base}/health`, allowNoCurrentService: false, gates: [] },
+    "rollout:maintenance": {
+      url: `${base}/admin/maintenance`,
+      bypassHeader: "x-maintenance-bypass",
+      allowUnreachable: false,
+    },
+    "rollout:window": { enforce: true, days: ALL_DAYS, ...window, timeZone: "UTC" },
+    "rollout:approvals": { required: ["tech-lead", "dba"], given: [] },
+    "rollout:notify": {},
+  };
+}
+
+/** Sets the config and its approvals, which name the digest the preview prints, as a reviewer does. */
+export async function approved(
+  t: TestStack,
+  config: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  await t.setConfig(config);
+  const preview = await t.stack.preview();
+  const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
+  assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
+  const id = (config["rollout:release"] as { id: string }).id;
+  const given = [
+    { role: "tech-lead", by: "alice", release: id, digest: digest.slice(0, 12) },
+    { role: "dba", by: "bob", release: id, digest },
+  ];
+  const withApprovals = { ...config, "rollout:approvals": { required: ["tech-lead", "dba"], given } };
+  await t.setConfig(withApprovals);
+  return withApprovals;
+}
