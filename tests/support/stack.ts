@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Client } from "pg";
+import { hashSources } from "../../engines/image/sources";
 import { ROOT } from "./fixtures";
 
 /** The target PostgreSQL server, from the libpq variables scripts/test.sh exports. */
@@ -94,10 +95,12 @@ const TARGET: Record<Release, string> = {
 
 /**
  * The image repository the test stacks build the sample service into: its own, so a test's tags
- * never name the dev stack's builds (one tag names one build on the shared engine).
- * `ROLLOUT_TEST_IMAGE` names another, for a run from sources whose sample service differs.
+ * never name the dev stack's builds, and named by the sample service's sources, so a changed
+ * service gets new tags instead of being refused by an engine still holding the old builds (one
+ * tag names one build). `ROLLOUT_TEST_IMAGE` names another.
  */
-export const TEST_IMAGE = process.env.ROLLOUT_TEST_IMAGE ?? "rollout-itest-app";
+export const TEST_IMAGE =
+  process.env.ROLLOUT_TEST_IMAGE ?? `rollout-itest-app-${hashSources(ROOT, ["sample-app"]).slice(0, 12)}`;
 
 /** The whole rollout of the sample service on this stack, as the dev stack has it, with short waits. */
 export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t.name}-${release}`) {
