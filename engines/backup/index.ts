@@ -3,3 +3,4 @@ export * from "./postgres";
 export * from "./retention";
 export * from "./locked";
 export * from "./copies";
+export * from "./mysql";

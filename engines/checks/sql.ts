@@ -1,7 +1,6 @@
 // SQL checks and gates: a query whose first value must equal an expected value, polled until a
 // deadline (a gate such as "no active sessions" may take a while to hold). No Pulumi inside.
-import type { Client } from "pg";
-import { connect, type PgConnection } from "../postgres";
+import { openSession, type DatabaseConnection, type SqlSession } from "../database";
 import { quiet, throttled, type Progress } from "../progress";
 
 export interface SqlCheckSpec {
@@ -38,16 +37,16 @@ export function firstValue(rows: Record<string, unknown>[]): string {
  * @param kind "check" or "gate", for messages.
  */
 export async function runSqlCheck(
-  connection: PgConnection,
+  connection: DatabaseConnection,
   spec: SqlCheckSpec,
   kind = "SQL check",
   progress: Progress = quiet,
 ): Promise<SqlCheckResult> {
   const started = performance.now();
   const deadline = started + spec.timeoutSeconds * 1000;
-  let client: Client;
+  let client: SqlSession;
   try {
-    client = await connect(connection, { applicationName: `rollout ${kind}` });
+    client = await openSession(connection, `rollout ${kind}`);
   } catch (err) {
     throw new Error(
       `${kind} \`${spec.name}\` could not connect to ${connection.host}:${connection.port}/${connection.database}: ` +
@@ -65,7 +64,7 @@ export async function runSqlCheck(
       attempts++;
       const queryStarted = performance.now();
       try {
-        last = firstValue((await client.query(spec.sql)).rows);
+        last = firstValue(await client.query(spec.sql));
       } catch (err) {
         throw new Error(
           `${kind} \`${spec.name}\` failed: the query raised ${(err as Error).message}; fix the query`,
@@ -97,6 +96,6 @@ export async function runSqlCheck(
         `(query: ${spec.sql.replace(/\s+/g, " ").trim()})`,
     );
   } finally {
-    await client.end().catch(() => undefined);
+    await client.end();
   }
 }
