@@ -4,14 +4,15 @@ import path from "node:path";
 import {
   copyBackup,
   requireCopies,
+  takeMysqlBackup,
   takePostgresBackup,
   type BackupResult,
   type CopyResult,
   type CopyTarget,
 } from "../engines/backup";
-import { userTables, withClient, type PgConnection } from "../engines/postgres";
+import { isMysql, withSession, type DatabaseConnection } from "../engines/database";
 import { RunOnce, runOnceProvider } from "./runOnce";
-import type { PgConnectionInput } from "./steps";
+import type { DatabaseConnectionInput } from "./steps";
 import { STEPS } from "./tokens";
 
 /** Where to copy each backup off the machine. */
@@ -34,7 +35,8 @@ export type BackupCopyArgs =
 export type BackupWithCopies = BackupResult & { readonly copies?: CopyResult[] };
 
 export interface DatabaseBackupArgs {
-  readonly connection: PgConnectionInput;
+  /** PostgreSQL: pg_dump custom format; MySQL: mysqldump --single-transaction. */
+  readonly connection: DatabaseConnectionInput;
   /** Backup root folder; files go to `<dir>/<stack>/`. */
   readonly dir: string;
   readonly stack: string;
@@ -67,7 +69,7 @@ type BackupInputs = Omit<
   DatabaseBackupArgs,
   "connection" | "offsite" | "digest" | "protectReleases" | "copies" | "requiredCopies"
 > & {
-  connection: PgConnection;
+  connection: DatabaseConnection;
   copies?: CopyTarget[];
   requiredCopies?: number;
   /** Steers retention without being a reason to take the backup again. */
@@ -76,16 +78,17 @@ type BackupInputs = Omit<
 
 const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
   // A dump must hold every user table the database has when it starts, besides the expected ones.
-  const present = await withClient(inputs.connection, async (client) =>
-    (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
-  );
-  const { copies, requiredCopies, ...backupInputs } = inputs;
-  const backup = await takePostgresBackup({
+  const present = await withSession(inputs.connection, "rollout-backup", (session) => session.tables());
+  const { copies, requiredCopies, connection, ...backupInputs } = inputs;
+  const options = {
     ...backupInputs,
     expectTables: [...new Set([...present, ...inputs.expectTables])],
     protectReleases: inputs.policy.protectReleases,
     log: progress,
-  });
+  };
+  const backup = isMysql(connection)
+    ? await takeMysqlBackup({ ...options, connection })
+    : await takePostgresBackup({ ...options, connection });
   if (!copies || copies.length === 0) return backup;
   // The copies run after the local dump is verified; too few verified ones fail the step, so the
   // schema never moves on a backup that exists in fewer places than the stack asks for.
@@ -101,8 +104,9 @@ const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
 });
 
 /**
- * A verified PostgreSQL backup taken once per release before the schema changes: custom-format
- * dump, size floor, `pg_restore --list` showing every table, SHA-256, optionally a restore test.
+ * A verified database backup taken once per release before the schema changes. PostgreSQL:
+ * custom-format dump, size floor, `pg_restore --list` showing every table. MySQL: mysqldump with
+ * its completion line and a `CREATE TABLE` for every table. Both: SHA-256, optionally a restore test.
  * The file is never deleted by a replace or a destroy; retention keeps the newest N per stack.
  */
 export class DatabaseBackup extends pulumi.ComponentResource {
