@@ -45,7 +45,8 @@ export class DatabaseObjects extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      this.appRoleName = user.result.apply((r) => r.user);
+      // From the step's result, so the container that logs in as the user is created after it.
+      this.appRoleName = user.result.apply(() => args.appRole);
       this.registerOutputs({ appRoleName: this.appRoleName });
       return;
     }
