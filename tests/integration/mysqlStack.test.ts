@@ -46,17 +46,32 @@ describe("a MySQL stack configured like prod", () => {
       )
     ).map((r) => r.c);
   const recorded = async () =>
-    (await mysqlQuery<{ id: string }>("SELECT id FROM rollout_migrations ORDER BY id", [], database)).map((r) => r.id);
+    (await mysqlQuery<{ id: string }>("SELECT id FROM rollout_migrations ORDER BY id", [], database)).map(
+      (r) => r.id,
+    );
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const report = async () => (await t.stack.outputs()).report.value as Record<string, any>;
 
-  function config(release: Release, id: string, target: string, firstInstall = false): Record<string, unknown> {
+  function config(
+    release: Release,
+    id: string,
+    target: string,
+    firstInstall = false,
+  ): Record<string, unknown> {
     const my = targetMysql();
     const c: Record<string, unknown> = { ...sampleConfig(t, release, id) };
     c["rollout:release"] = { id, image: `rollout-itest-app:${release}`, schemaTarget: target };
     c["rollout:database"] = { engine: "mysql", host: my.host, port: my.port, database, adminUser: my.user };
     c["rollout:migrations"] = { dir: migrationsDir, lockTimeoutSeconds: 5 };
-    c["rollout:checks"] = [{ name: "health", url: `${base()}/health`, expectJson: { status: "ok" }, retries: 20, retryIntervalMs: 500 }];
+    c["rollout:checks"] = [
+      {
+        name: "health",
+        url: `${base()}/health`,
+        expectJson: { status: "ok" },
+        retries: 20,
+        retryIntervalMs: 500,
+      },
+    ];
     c["rollout:sqlChecks"] = [
       { name: "schema-version", sql: "SELECT MAX(id) FROM rollout_migrations", expect: "{schemaTarget}" },
     ];
@@ -66,10 +81,28 @@ describe("a MySQL stack configured like prod", () => {
       allowNoCurrentService: firstInstall,
       gates: firstInstall
         ? []
-        : [{ name: "no-held-items", sql: "SELECT COUNT(*) FROM items WHERE title = 'held'", expect: 0, timeoutSeconds: 2, intervalMs: 500 }],
+        : [
+            {
+              name: "no-held-items",
+              sql: "SELECT COUNT(*) FROM items WHERE title = 'held'",
+              expect: 0,
+              timeoutSeconds: 2,
+              intervalMs: 500,
+            },
+          ],
     };
-    c["rollout:maintenance"] = { url: `${base()}/admin/maintenance`, bypassHeader: "x-maintenance-bypass", allowUnreachable: firstInstall };
-    c["rollout:window"] = { enforce: true, days: ALL_DAYS, start: utcClock(-60), end: utcClock(60), timeZone: "UTC" };
+    c["rollout:maintenance"] = {
+      url: `${base()}/admin/maintenance`,
+      bypassHeader: "x-maintenance-bypass",
+      allowUnreachable: firstInstall,
+    };
+    c["rollout:window"] = {
+      enforce: true,
+      days: ALL_DAYS,
+      start: utcClock(-60),
+      end: utcClock(60),
+      timeZone: "UTC",
+    };
     c["rollout:approvals"] = { required: ["tech-lead", "dba"], given: [] };
     return c;
   }
@@ -94,11 +127,15 @@ describe("a MySQL stack configured like prod", () => {
   }
 
   before(async () => {
-    ({ connection: { database }, drop: dropDatabase } = await createMysqlDatabase("itest_mysql_stack"));
+    ({
+      connection: { database },
+      drop: dropDatabase,
+    } = await createMysqlDatabase("itest_mysql_stack"));
     t = await createTestStack("itest-mysql");
     await t.stack.setConfig("rollout:databasePassword", { value: targetMysql().password, secret: true });
     migrationsDir = fs.mkdtempSync(path.join(os.tmpdir(), "itest-mysql-stack-migrations-"));
-    for (const [name, text] of Object.entries(MIGRATIONS)) fs.writeFileSync(path.join(migrationsDir, name), text);
+    for (const [name, text] of Object.entries(MIGRATIONS))
+      fs.writeFileSync(path.join(migrationsDir, name), text);
     // A dump tool whose output is cut short, as a full disk or a killed tool leaves it.
     fakeBin = fs.mkdtempSync(path.join(os.tmpdir(), "itest-mysql-fakebin-"));
     const real = "/usr/bin/mariadb-dump";
@@ -130,7 +167,11 @@ describe("a MySQL stack configured like prod", () => {
     assert.equal(r.backup.sha256.length, 64);
     const grants = await mysqlQuery<Record<string, string>>(`SHOW GRANTS FOR '${t.appRole}'@'%'`);
     assert.ok(
-      grants.some((g) => Object.values(g)[0] === `GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.* TO \`${t.appRole}\`@\`%\``),
+      grants.some(
+        (g) =>
+          Object.values(g)[0] ===
+          `GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.* TO \`${t.appRole}\`@\`%\``,
+      ),
       JSON.stringify(grants),
     );
     assert.deepEqual(await health(), { status: "ok", version: "1.0.0", maintenance: false });
@@ -138,6 +179,11 @@ describe("a MySQL stack configured like prod", () => {
 
   it("2. a release with a migration goes through the gate, the backup with a restore test, the schema and the SQL check", async () => {
     await approved(config("1.1.0", `${t.name}-b`, "0002"));
+    const preview = (await t.stack.preview({ diff: true })).stdout;
+    // The review shows the SQL and says, per migration, that MySQL will not roll it back.
+    assert.match(preview, /apply 0002_add_status \(not transactional on MySQL\)/);
+    assert.match(preview, /ALTER TABLE items ADD COLUMN status VARCHAR\(20\) NOT NULL DEFAULT 'open';/);
+    assert.match(preview, /note: not transactional on MySQL: each statement commits on its own/);
     await t.stack.up({ message: "release b" });
     assert.deepEqual(await recorded(), ["0001", "0002"]);
     assert.deepEqual(await columns(), ["id", "title", "status"]);
@@ -152,7 +198,10 @@ describe("a MySQL stack configured like prod", () => {
     process.env.PATH = `${fakeBin}${path.delimiter}${oldPath}`;
     try {
       await assert.rejects(t.stack.up({ message: "release c" }), (err: Error) => {
-        assert.match(err.message, /backup \S+_\S+-c_\d{8}T\d{6}Z\.dump\.failed is incomplete: it does not end with the "-- Dump completed" line/);
+        assert.match(
+          err.message,
+          /backup \S+_\S+-c_\d{8}T\d{6}Z\.dump\.failed is incomplete: it does not end with the "-- Dump completed" line/,
+        );
         return true;
       });
     } finally {
