@@ -10,7 +10,6 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 import type mysql from "mysql2/promise";
 import {
   connectMysql,
@@ -37,7 +36,9 @@ const MAX_TABLES_IN_MESSAGE = 50;
 /** The last line mysqldump and mariadb-dump write; a dump cut short has none. */
 const COMPLETED_MARKER = /^-- Dump completed( on |$)/;
 /** `CREATE TABLE `name` (` as both tools write it, one per table, at the start of a line. */
-const CREATE_TABLE = /^CREATE TABLE `((?:[^`]|``)+)` \(/;
+const CREATE_TABLE = Buffer.from("\nCREATE TABLE `");
+/** Bytes kept from one chunk to the next: more than the prefix and the longest quoted name. */
+const SCAN_CARRY_BYTES = 1024;
 /** Prefix of the GET_LOCK name a live run holds while its scratch database exists. */
 const SCRATCH_LOCK_PREFIX = "rollout_restore:";
 
@@ -189,7 +190,7 @@ export async function takeMysqlBackup(options: MysqlBackupOptions): Promise<Back
         "check the connection settings and that the user may read every table (SELECT, SHOW VIEW, TRIGGER, EVENT, and LOCK TABLES for MyISAM tables)",
       );
     }
-    log?.(`backup: ${path.basename(tools.dump)} finished, ${formatBytes(dump.bytes)}, verifying`);
+    log?.(`backup: ${path.basename(tools.dump)} finished, ${formatBytes(dump.contents.bytes)}, verifying`);
 
     let rowCounts: Record<string, number> | undefined;
     let contents: MysqlDumpContents;
@@ -199,7 +200,7 @@ export async function takeMysqlBackup(options: MysqlBackupOptions): Promise<Back
         shownAs: failed,
         minBytes,
         expectTables,
-        sha256WhileWriting: dump.sha256,
+        written: dump.contents,
       });
       if (options.restoreTest) {
         const sourceCounts = await countRows(client);
@@ -256,35 +257,64 @@ export async function takeMysqlBackup(options: MysqlBackupOptions): Promise<Back
 }
 
 /**
- * Reads a dump file once: its size, SHA-256, the tables it creates, and whether it ends with the
- * tool's completion line.
+ * Reads a dump as it streams past, without splitting it into lines: its size, SHA-256, the tables
+ * its `CREATE TABLE` statements name, and its last line. Used while the dump is written and to read
+ * a dump file again.
  */
-export async function readMysqlDump(file: string): Promise<MysqlDumpContents> {
+export function dumpScanner(): { update(chunk: Buffer): void; result(): MysqlDumpContents } {
   const hash = createHash("sha256");
-  let bytes = 0;
-  const stream = fs.createReadStream(file);
-  stream.on("data", (chunk) => {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  });
   const tables = new Set<string>();
-  let last = "";
-  for await (const line of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
-    const match = CREATE_TABLE.exec(line);
-    if (match) tables.add(match[1].replace(/``/g, "`"));
-    if (line.trim() !== "") last = line;
-  }
+  let bytes = 0;
+  // The end of the data seen so far: a `CREATE TABLE` cut between two chunks is found in carry + chunk.
+  let carry: Buffer = Buffer.alloc(0);
   return {
-    bytes,
-    sha256: hash.digest("hex"),
-    tables: [...tables].sort(),
-    complete: COMPLETED_MARKER.test(last),
+    update(chunk) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+      for (let at = data.indexOf(CREATE_TABLE); at !== -1; at = data.indexOf(CREATE_TABLE, at + 1)) {
+        const nameStart = at + CREATE_TABLE.length;
+        const end = data.indexOf("` (", nameStart);
+        // Not complete in this data: the carry brings it round again with the next chunk.
+        if (end === -1 || end - nameStart > SCAN_CARRY_BYTES / 2) continue;
+        tables.add(data.subarray(nameStart, end).toString("utf8").replace(/``/g, "`"));
+      }
+      carry = data.subarray(Math.max(0, data.length - SCAN_CARRY_BYTES));
+    },
+    result() {
+      const lines = carry.toString("utf8").split(/\r?\n/);
+      const last = lines.filter((line) => line.trim() !== "").at(-1) ?? "";
+      return {
+        bytes,
+        sha256: hash.digest("hex"),
+        tables: [...tables].sort(),
+        complete: COMPLETED_MARKER.test(last),
+      };
+    },
   };
 }
 
+/** Reads a dump file once, as {@link dumpScanner} reads it. */
+export async function readMysqlDump(file: string): Promise<MysqlDumpContents> {
+  const scanner = dumpScanner();
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    scanner.update(chunk as Buffer);
+  }
+  return scanner.result();
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest("hex");
+}
+
 /**
- * Checks a dump before anything after it may run; throws saying what is wrong with it.
- * @param sha256WhileWriting the hash of the bytes as the tool wrote them; the file must still hash so
+ * Checks a dump before anything after it may run; throws saying what is wrong with it. With
+ * `written` (what was read while the dump was written) the file is only hashed again, and must still
+ * hash as written; without, the file is read in full.
  */
 export async function verifyMysqlDump(args: {
   readonly file: string;
@@ -293,21 +323,24 @@ export async function verifyMysqlDump(args: {
   readonly minBytes: number;
   /** Bare table names the dump must create. */
   readonly expectTables: readonly string[];
-  readonly sha256WhileWriting?: string;
+  readonly written?: MysqlDumpContents;
 }): Promise<MysqlDumpContents> {
   const shown = args.shownAs ?? args.file;
-  const contents = await readMysqlDump(args.file);
+  const contents = args.written ?? (await readMysqlDump(args.file));
   if (contents.bytes < args.minBytes) {
     throw new Error(
       `backup ${shown} is ${contents.bytes} bytes, under the floor of ${args.minBytes} bytes (backup.minBytes); ` +
         "check that the dump reached the right database",
     );
   }
-  if (args.sha256WhileWriting !== undefined && args.sha256WhileWriting !== contents.sha256) {
-    throw new Error(
-      `backup ${shown} hashes to sha256 ${contents.sha256} on disk, but ${args.sha256WhileWriting} was written; ` +
-        "the disk did not keep what was written, so check it and take the backup again",
-    );
+  if (args.written !== undefined) {
+    const onDisk = await sha256File(args.file);
+    if (onDisk !== args.written.sha256) {
+      throw new Error(
+        `backup ${shown} hashes to sha256 ${onDisk} on disk, but ${args.written.sha256} was written; ` +
+          "the disk did not keep what was written, so check it and take the backup again",
+      );
+    }
   }
   if (!contents.complete) {
     throw new Error(
@@ -572,22 +605,25 @@ interface ToolRun {
   readonly spawnError?: Error;
 }
 
-/** Runs the dump tool with its output going to `file` (created 0600), hashed as it is written. */
+/**
+ * Runs the dump tool with its output going to `file` (created 0600), hashed and scanned for its
+ * tables and last line as it is written.
+ */
 function dumpTo(
   tool: string,
   args: string[],
   file: string,
   onBytes: (bytes: number) => void,
-): Promise<ToolRun & { bytes: number; sha256: string }> {
+): Promise<ToolRun & { contents: MysqlDumpContents }> {
   return new Promise((resolve) => {
     fs.rmSync(file, { force: true });
     const out = fs.createWriteStream(file, { flags: "wx", mode: 0o600 });
-    const hash = createHash("sha256");
+    const scanner = dumpScanner();
     let bytes = 0;
     const stderr: Buffer[] = [];
     const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
     child.stdout.on("data", (chunk: Buffer) => {
-      hash.update(chunk);
+      scanner.update(chunk);
       bytes += chunk.length;
       onBytes(bytes);
     });
@@ -602,8 +638,7 @@ function dumpTo(
           code,
           signal,
           stderr: Buffer.concat(stderr).toString("utf8"),
-          bytes,
-          sha256: hash.digest("hex"),
+          contents: scanner.result(),
           ...(spawnError === undefined ? {} : { spawnError }),
         });
       // The file is complete on disk only once the write stream has flushed and closed.
