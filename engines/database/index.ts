@@ -4,8 +4,13 @@
 // engine-specific work (dumps, migrations) lives beside it in postgres/, mysql/ and backup/.
 // No Pulumi inside: dynamic providers serialized by value call it.
 import type mysql from "mysql2/promise";
-import { connectMysql, describeMysqlTarget, mysqlServerVersion, mysqlUserTables } from "../mysql";
-import type { MysqlConnection } from "../mysql";
+import {
+  connectMysql,
+  describeMysqlTarget,
+  mysqlServerVersion,
+  mysqlUserTables,
+  type MysqlConnection,
+} from "../mysql";
 import { connect, describeTarget, userTables, type PgConnection } from "../postgres";
 
 /** The database engines a stack can target. */
