@@ -36,7 +36,9 @@ const MAX_TABLES_IN_MESSAGE = 50;
 /** The last line mysqldump and mariadb-dump write; a dump cut short has none. */
 const COMPLETED_MARKER = /^-- Dump completed( on |$)/;
 /** `CREATE TABLE `name` (` as both tools write it, one per table, at the start of a line. */
-const CREATE_TABLE = Buffer.from("\nCREATE TABLE `");
+// A string, made into a Buffer inside dumpScanner: a Buffer held at module level would reach a
+// dynamic provider as a serialized copy that Buffer methods refuse.
+const CREATE_TABLE_TEXT = "\nCREATE TABLE `";
 /** Bytes kept from one chunk to the next: more than the prefix and the longest quoted name. */
 const SCAN_CARRY_BYTES = 1024;
 /** Prefix of the GET_LOCK name a live run holds while its scratch database exists. */
@@ -263,6 +265,7 @@ export async function takeMysqlBackup(options: MysqlBackupOptions): Promise<Back
  */
 export function dumpScanner(): { update(chunk: Buffer): void; result(): MysqlDumpContents } {
   const hash = createHash("sha256");
+  const createTable = Buffer.from(CREATE_TABLE_TEXT);
   const tables = new Set<string>();
   let bytes = 0;
   // The end of the data seen so far: a `CREATE TABLE` cut between two chunks is found in carry + chunk.
@@ -272,8 +275,8 @@ export function dumpScanner(): { update(chunk: Buffer): void; result(): MysqlDum
       hash.update(chunk);
       bytes += chunk.length;
       const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
-      for (let at = data.indexOf(CREATE_TABLE); at !== -1; at = data.indexOf(CREATE_TABLE, at + 1)) {
-        const nameStart = at + CREATE_TABLE.length;
+      for (let at = data.indexOf(createTable); at !== -1; at = data.indexOf(createTable, at + 1)) {
+        const nameStart = at + createTable.length;
         const end = data.indexOf("` (", nameStart);
         // Not complete in this data: the carry brings it round again with the next chunk.
         if (end === -1 || end - nameStart > SCAN_CARRY_BYTES / 2) continue;
@@ -622,8 +625,16 @@ function dumpTo(
     let bytes = 0;
     const stderr: Buffer[] = [];
     const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let scanError: Error | undefined;
     child.stdout.on("data", (chunk: Buffer) => {
-      scanner.update(chunk);
+      if (scanError) return;
+      try {
+        scanner.update(chunk);
+      } catch (error) {
+        // A dump that cannot be read as it is written is not trusted: stop the tool, report it.
+        scanError = error as Error;
+        child.kill("SIGTERM");
+      }
       bytes += chunk.length;
       onBytes(bytes);
     });
@@ -639,7 +650,12 @@ function dumpTo(
           signal,
           stderr: Buffer.concat(stderr).toString("utf8"),
           contents: scanner.result(),
-          ...(spawnError === undefined ? {} : { spawnError }),
+          ...(spawnError === undefined && scanError === undefined
+            ? {}
+            : {
+                spawnError:
+                  spawnError ?? new Error(`reading the dump as it was written failed: ${scanError!.message}`),
+              }),
         });
       // The file is complete on disk only once the write stream has flushed and closed.
       if (out.closed) done();
