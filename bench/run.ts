@@ -1,6 +1,7 @@
 // `npm run bench`: every figure of docs/benchmarks.md, measured in one run.
 //   npm run bench [-- --runs N] [--only NAME[,NAME]]
-// NAME: engine (no-op preview and up), rollout (rollout and rollback), backup, migrations.
+// NAME: engine (no-op preview and up), rollout (rollout and rollback), backup, mysql-backup,
+// migrations.
 // A run of every figure rewrites docs/benchmarks.md; a run with --only prints the Markdown only.
 import fs from "node:fs";
 import path from "node:path";
@@ -11,12 +12,13 @@ import { backup1gb } from "./backup";
 import { engineFloor } from "./engine";
 import { log, ROOT, run, type Figure } from "./lib";
 import { migrations } from "./migrations";
+import { mysqlBackup1gb } from "./mysqlBackup";
 import { loadAverage, markdown, verdict } from "./report";
 import { rolloutAndRollback } from "./rollout";
 import { benchEnv, createBenchStack, devLikeConfig } from "./stack";
 import { why } from "./why";
 
-const NAMES = ["engine", "rollout", "backup", "migrations"] as const;
+const NAMES = ["engine", "rollout", "backup", "mysql-backup", "migrations"] as const;
 type Name = (typeof NAMES)[number];
 
 async function main() {
@@ -54,6 +56,7 @@ async function main() {
       if (wanted("engine")) figures.unshift(...(await engineFloor(t, runs)));
     }
     if (wanted("backup")) figures.push(...(await backup1gb(runs)));
+    if (wanted("mysql-backup")) figures.push(...(await mysqlBackup1gb(runs)));
     if (wanted("migrations")) figures.push(...(await migrations(runs)));
   } finally {
     if (t) {

@@ -5,16 +5,17 @@ import {
   copyBackup,
   requireCopies,
   takeDirectoryArchive,
+  takeMysqlBackup,
   takePostgresBackup,
   type ArchiveResult,
   type BackupResult,
   type CopyResult,
   type CopyTarget,
 } from "../engines/backup";
-import { userTables, withClient, type PgConnection } from "../engines/postgres";
+import { isMysql, withSession, type DatabaseConnection } from "../engines/database";
 import type { SshTarget } from "../engines/ssh";
 import { RunOnce, runOnceProvider } from "./runOnce";
-import type { PgConnectionInput } from "./steps";
+import type { DatabaseConnectionInput } from "./steps";
 import { STEPS } from "./tokens";
 
 /** Where to copy each backup off the machine. */
@@ -59,7 +60,8 @@ export type BackupWithCopies = BackupResult & {
 };
 
 export interface DatabaseBackupArgs {
-  readonly connection: PgConnectionInput;
+  /** PostgreSQL: pg_dump custom format; MySQL: mysqldump --single-transaction. */
+  readonly connection: DatabaseConnectionInput;
   /** Backup root folder; files go to `<dir>/<stack>/`. */
   readonly dir: string;
   readonly stack: string;
@@ -97,7 +99,7 @@ type BackupInputs = Omit<
   DatabaseBackupArgs,
   "connection" | "offsite" | "digest" | "protectReleases" | "copies" | "requiredCopies" | "archives"
 > & {
-  connection: PgConnection;
+  connection: DatabaseConnection;
   copies?: CopyTarget[];
   archives?: (Omit<DirectoryArchiveArgs, "host"> & { host?: SshTarget })[];
   requiredCopies?: number;
@@ -107,16 +109,17 @@ type BackupInputs = Omit<
 
 const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
   // A dump must hold every user table the database has when it starts, besides the expected ones.
-  const present = await withClient(inputs.connection, async (client) =>
-    (await userTables(client)).map((t) => `${t.schema}.${t.name}`),
-  );
-  const { copies, requiredCopies, archives, ...backupInputs } = inputs;
-  const backup = await takePostgresBackup({
+  const present = await withSession(inputs.connection, "rollout-backup", (session) => session.tables());
+  const { copies, requiredCopies, archives, connection, ...backupInputs } = inputs;
+  const options = {
     ...backupInputs,
     expectTables: [...new Set([...present, ...inputs.expectTables])],
     protectReleases: inputs.policy.protectReleases,
     log: progress,
-  });
+  };
+  const backup = isMysql(connection)
+    ? await takeMysqlBackup({ ...options, connection })
+    : await takePostgresBackup({ ...options, connection });
   // The copies run after each local file is verified; too few verified ones fail the step, so the
   // schema never moves on a backup that exists in fewer places than the stack asks for.
   const copied = async (file: string, sha256: string, group?: string) => {
@@ -153,8 +156,9 @@ const provider = runOnceProvider(async (inputs: BackupInputs, progress) => {
 });
 
 /**
- * A verified PostgreSQL backup taken once per release before the schema changes: custom-format
- * dump, size floor, `pg_restore --list` showing every table, SHA-256, optionally a restore test.
+ * A verified database backup taken once per release before the schema changes. PostgreSQL:
+ * custom-format dump, size floor, `pg_restore --list` showing every table. MySQL: mysqldump with
+ * its completion line and a `CREATE TABLE` for every table. Both: SHA-256, optionally a restore test.
  * The file is never deleted by a replace or a destroy; retention keeps the newest N per stack.
  */
 export class DatabaseBackup extends pulumi.ComponentResource {

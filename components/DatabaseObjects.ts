@@ -1,7 +1,12 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { CONNECT_TIMEOUT_SECONDS } from "../engines/postgres";
-import type { PgConnectionInput } from "./steps";
+import {
+  MysqlAppUser,
+  type DatabaseConnectionInput,
+  type MysqlConnectionInput,
+  type PgConnectionInput,
+} from "./steps";
 import { TOKENS } from "./tokens";
 
 /** The schema the application's tables live in. */
@@ -10,7 +15,7 @@ const SCHEMA = "public";
 /** The database objects a release needs besides its schema: the app's login role and its grants. */
 export interface DatabaseObjectsArgs {
   /** Admin connection used to manage roles and grants; the password is a secret. */
-  readonly connection: PgConnectionInput;
+  readonly connection: DatabaseConnectionInput;
   /** The login role the application uses. */
   readonly appRole: string;
   /** Secret password of `appRole`. */
@@ -20,7 +25,9 @@ export interface DatabaseObjectsArgs {
 /**
  * The application's login role, with CONNECT on the database, USAGE on the schema and read/write on
  * its tables and sequences, present and future (through default privileges, so tables that later
- * migrations create are covered without another grant).
+ * migrations create are covered without another grant). On MySQL: the application's user with
+ * SELECT, INSERT, UPDATE and DELETE on the database, through the engine's SQL in a recorded run
+ * (`@pulumi/mysql`'s provider cannot be built here).
  */
 export class DatabaseObjects extends pulumi.ComponentResource {
   /** Name of the application's login role. */
@@ -28,7 +35,22 @@ export class DatabaseObjects extends pulumi.ComponentResource {
 
   constructor(name: string, args: DatabaseObjectsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TOKENS.databaseObjects, name, {}, opts);
-    const { connection } = args;
+    if ((args.connection as { engine?: string }).engine === "mysql") {
+      const user = new MysqlAppUser(
+        `${name}-app-user`,
+        {
+          connection: args.connection as MysqlConnectionInput,
+          user: args.appRole,
+          password: pulumi.secret(args.appRolePassword),
+        },
+        { parent: this },
+      );
+      // From the step's result, so the container that logs in as the user is created after it.
+      this.appRoleName = user.result.apply(() => args.appRole);
+      this.registerOutputs({ appRoleName: this.appRoleName });
+      return;
+    }
+    const connection = args.connection as PgConnectionInput;
 
     const provider = new postgresql.Provider(
       `${name}-admin`,

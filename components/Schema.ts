@@ -22,16 +22,18 @@ import {
   type PlannedStep,
   type RepairRecord,
 } from "../engines/migrations";
-import { withClient, type PgConnection } from "../engines/postgres";
+import { isMysql, type DatabaseConnection } from "../engines/database";
+import { MYSQL_NOT_TRANSACTIONAL } from "../engines/migrations/mysqlRunner";
+import { withClient } from "../engines/postgres";
 import type { Progress } from "../engines/progress";
 import { urnOf, withEngineProgress } from "./progress";
 import { canonical, plain } from "./runOnce";
-import type { PgConnectionInput } from "./steps";
+import type { DatabaseConnectionInput } from "./steps";
 import { DYNAMIC_MODULE, STEPS } from "./tokens";
 
 export interface SchemaArgs {
   /** Admin connection that owns the schema. */
-  readonly connection: PgConnectionInput;
+  readonly connection: DatabaseConnectionInput;
   /** The migrations folder (absolute); `up` reads the files it runs from here, checksums checked. */
   readonly dir: string;
   /** Every migration of the folder, in version order, as `loadMigrations` reads them. */
@@ -69,7 +71,7 @@ export interface MigrationSummary {
 }
 
 interface SchemaInputs {
-  connection: PgConnection;
+  connection: DatabaseConnection;
   dir: string;
   /**
    * Full migrations from the program; check() keeps only a digest of the folder (`folderDigest`),
@@ -233,10 +235,14 @@ export async function describePlan(
     ];
   }
   const refused: string[] = [];
+  const mysql = isMysql(inputs.connection);
   const large = await largeTables(inputs, steps);
   for (const [index, step] of steps.entries()) {
     const notes: string[] = [];
-    if (step.direction === "up") {
+    // The lint rules read PostgreSQL's grammar and locking; on MySQL every step says instead that a
+    // failure part way leaves its earlier statements applied.
+    if (mysql) notes.push(`note: ${MYSQL_NOT_TRANSACTIONAL}`);
+    else if (step.direction === "up") {
       const allowed = new Set(step.migration.allow ?? []);
       for (const f of await lintSql(step.migration.up, large)) {
         const ok = allowed.has(f.rule);
@@ -251,11 +257,12 @@ export async function describePlan(
       }
     }
     const outside =
-      step.direction === "up" ? step.migration.noTransaction : step.down.includes("rollout:no-transaction");
+      mysql ||
+      (step.direction === "up" ? step.migration.noTransaction : step.down.includes("rollout:no-transaction"));
     plan[
       key(
         index + 1,
-        `${step.direction === "up" ? "apply" : "revert"} ${step.name}${outside ? " (no transaction)" : ""}`,
+        `${step.direction === "up" ? "apply" : "revert"} ${step.name}${mysql ? " (not transactional on MySQL)" : outside ? " (no transaction)" : ""}`,
       )
     ] = stepLines(step, notes);
   }
@@ -279,6 +286,8 @@ const repairKey = (r: Pick<SeenRepair, "id" | "kind" | "at">) => `${r.id} ${r.ki
 /** Tables the pending steps touch that hold at least `largeTableRows` rows by the planner's estimate. */
 async function largeTables(inputs: SchemaInputs, steps: PlannedStep[]): Promise<Set<string> | undefined> {
   if (!steps.some((s) => s.direction === "up")) return new Set();
+  // The lint that reads these sizes is PostgreSQL's.
+  if (isMysql(inputs.connection)) return new Set();
   try {
     return await withClient(inputs.connection, async (client) => {
       const { rows } = await client.query<{ relname: string }>(

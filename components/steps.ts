@@ -37,6 +37,9 @@ import {
   type MaintenanceResult,
 } from "../engines/maintenanceMode";
 import { sendNotification, type DeliveryResult, type Notification } from "../engines/notify";
+import type { DatabaseConnection } from "../engines/database";
+import { ensureMysqlAppUser, type MysqlAppUserResult } from "../engines/mysql/objects";
+import type { MysqlConnection } from "../engines/mysql";
 import type { PgConnection } from "../engines/postgres";
 import type { Progress } from "../engines/progress";
 import { writeReportFiles, type ReportFilesResult, type RolloutReport } from "../engines/report";
@@ -45,6 +48,12 @@ import { STEPS, type StepNames } from "./tokens";
 
 /** A PostgreSQL connection whose values may come from resources or secrets (the password). */
 export type PgConnectionInput = { readonly [K in keyof PgConnection]: pulumi.Input<PgConnection[K]> };
+/** A MySQL connection whose values may come from resources or secrets (the password). */
+export type MysqlConnectionInput = {
+  readonly [K in keyof MysqlConnection]: pulumi.Input<MysqlConnection[K]>;
+};
+/** A connection to the stack's database, whichever its engine. */
+export type DatabaseConnectionInput = PgConnectionInput | MysqlConnectionInput;
 
 /** Values whose change makes a step run again, e.g. the release id, the image id and the container ids. */
 export type Triggers = pulumi.Input<pulumi.Input<string>[]>;
@@ -87,7 +96,7 @@ function step<A extends object, R>(
 }
 
 export interface PreflightArgs {
-  readonly connection: PgConnectionInput;
+  readonly connection: DatabaseConnectionInput;
   readonly spec: PreflightSpec;
   /** The release digest: preflight runs once per release content. */
   readonly digest: string;
@@ -99,7 +108,7 @@ export interface PreflightArgs {
  * is healthy, and every SQL gate holds (polled until its timeout).
  */
 export const Preflight = step<PreflightArgs, PreflightResult>(STEPS.preflight, async (i, progress) =>
-  runPreflight(i.connection as PgConnection, i.spec, i.policy, progress),
+  runPreflight(i.connection as DatabaseConnection, i.spec, i.policy, progress),
 );
 export type Preflight = InstanceType<typeof Preflight>;
 
@@ -157,13 +166,13 @@ export const HealthCheck = step<HealthCheckArgs, HttpCheckResult>(STEPS.healthCh
 export type HealthCheck = InstanceType<typeof HealthCheck>;
 
 export interface SqlCheckArgs {
-  readonly connection: PgConnectionInput;
+  readonly connection: DatabaseConnectionInput;
   readonly spec: SqlCheckSpec;
   readonly triggers: Triggers;
 }
 /** A query whose first value must equal the expected one after the release (e.g. row counts). */
 export const SqlCheck = step<SqlCheckArgs, SqlCheckResult>(STEPS.sqlCheck, async (i, progress) =>
-  runSqlCheck(i.connection as PgConnection, i.spec, "SQL check", progress),
+  runSqlCheck(i.connection as DatabaseConnection, i.spec, "SQL check", progress),
 );
 export type SqlCheck = InstanceType<typeof SqlCheck>;
 
@@ -241,6 +250,21 @@ export const CommandStep = step<CommandStepArgs, CommandResult>(
   },
 );
 export type CommandStep = InstanceType<typeof CommandStep>;
+export interface MysqlAppUserArgs {
+  readonly connection: MysqlConnectionInput;
+  /** The application's user name. */
+  readonly user: string;
+  /** Secret: its password; a change runs the step again, so the new one takes effect. */
+  readonly password: pulumi.Input<string>;
+}
+/**
+ * The application's MySQL user with read/write on its database, in the engine's SQL (CREATE USER IF
+ * NOT EXISTS, ALTER USER, GRANT); run again when the connection, user or password changes.
+ */
+export const MysqlAppUser = step<MysqlAppUserArgs, MysqlAppUserResult>(STEPS.mysqlAppUser, async (i) =>
+  ensureMysqlAppUser(i.connection as MysqlConnection, i.user, i.password as string),
+);
+export type MysqlAppUser = InstanceType<typeof MysqlAppUser>;
 
 export interface ReportFilesArgs {
   /** The stack's report folder, absolute. */

@@ -28,6 +28,7 @@ export const STEPS = {
   backup: { token: "rollout:backup:DatabaseBackup", dynamicType: "DatabaseBackup", suffix: "dump" },
   restore: { token: "rollout:backup:DatabaseRestore", dynamicType: "DatabaseRestore", suffix: "restore" },
   schema: { token: "rollout:database:Schema", dynamicType: "Schema", suffix: "state" },
+  mysqlAppUser: { token: "rollout:database:MysqlAppUser", dynamicType: "MysqlAppUser", suffix: "grant" },
   imageBuild: { dynamicType: "ImageBuild", suffix: "image" },
   healthCheck: { token: "rollout:checks:HealthCheck", dynamicType: "HttpCheck", suffix: "run" },
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },

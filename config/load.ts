@@ -54,6 +54,9 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 
 function fixFor(key: string, issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") return `remove it (check the spelling against Pulumi.yaml)`;
+  // A rule that knows its own fix (say, a setting that does not apply to the stack's engine) names it.
+  const fix = issue.code === "custom" ? (issue.params as { fix?: unknown } | undefined)?.fix : undefined;
+  if (typeof fix === "string") return fix;
   if (issue.code === "invalid_type" && issue.path.length === 1) {
     return `set it in Pulumi.<stack>.yaml or with \`pulumi config set --path '${key}' ...\` (see Pulumi.yaml for its shape)`;
   }

@@ -4,7 +4,8 @@ import { z } from "zod";
 import { COMMAND_POINTS, patternProblem } from "../engines/commands";
 import { JSON_TYPES } from "../engines/checks/match";
 import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
-import { SSL_MODES } from "../engines/postgres";
+import { DATABASE_ENGINES } from "../engines/database";
+import { SSL_MODES, type PgSslMode } from "../engines/postgres";
 
 /** The config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "rollout";
@@ -109,15 +110,68 @@ const releaseSchema = z
   })
   .strict();
 
+/** Port and admin user when a stack does not set them, by engine. */
+const ENGINE_DEFAULTS = {
+  postgresql: { port: 5432, adminUser: "postgres" },
+  mysql: { port: 3306, adminUser: "root" },
+} as const;
+
+/** The target database as the program uses it: PostgreSQL's with its TLS mode, or MySQL's. */
+export type DatabaseConfig =
+  | {
+      readonly engine: "postgresql";
+      readonly host: string;
+      readonly port: number;
+      readonly database: string;
+      readonly adminUser: string;
+      readonly sslMode: PgSslMode;
+    }
+  | {
+      readonly engine: "mysql";
+      readonly host: string;
+      readonly port: number;
+      readonly database: string;
+      readonly adminUser: string;
+    };
+
 const databaseSchema = z
   .object({
+    /** `postgresql` (default) or `mysql` (MySQL and MariaDB). */
+    engine: z.enum(DATABASE_ENGINES).default("postgresql"),
     host: loopbackOrName.default("127.0.0.1"),
-    port: port.default(5432),
+    /** Default: 5432 for postgresql, 3306 for mysql. */
+    port: port.optional(),
     database: sqlIdentifier,
-    adminUser: sqlIdentifier.default("postgres"),
-    sslMode: z.enum(SSL_MODES).default("require"),
+    /** Default: postgres for postgresql, root for mysql. */
+    adminUser: sqlIdentifier.optional(),
+    /** libpq's sslmode; PostgreSQL only. Default: require. */
+    sslMode: z.enum(SSL_MODES).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.engine === "mysql" && d.sslMode !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sslMode"],
+        input: d.sslMode,
+        message:
+          'is a PostgreSQL setting (libpq sslmode) and means nothing for database.engine "mysql", whose connections do not use TLS here',
+        params: { fix: "remove it, or set rollout:database.engine to postgresql if that is the target" },
+      });
+    }
+  })
+  .transform((d): DatabaseConfig => {
+    const defaults = ENGINE_DEFAULTS[d.engine];
+    const common = {
+      host: d.host,
+      port: d.port ?? defaults.port,
+      database: d.database,
+      adminUser: d.adminUser ?? defaults.adminUser,
+    };
+    return d.engine === "mysql"
+      ? { engine: "mysql", ...common }
+      : { engine: "postgresql", ...common, sslMode: d.sslMode ?? "require" };
+  });
 
 const appSchema = z
   .object({
@@ -808,7 +862,6 @@ export type SecretKey = string;
 
 export type RolloutConfig = z.output<typeof configSchema>;
 export type ReleaseConfig = RolloutConfig["release"];
-export type DatabaseConfig = RolloutConfig["database"];
 export type AppConfig = RolloutConfig["app"];
 export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];

@@ -95,14 +95,20 @@ async function main(argv: string[]): Promise<number> {
       `--migration ${JSON.stringify(wanted)} is not a migration in ${dir}; pass its id or its name as a preview of the stack names it`,
     );
   }
+  const { database } = config;
+  if (database.engine === "mysql") {
+    throw new Refusal(
+      `stack ${stack.name} targets MySQL (rollout:database.engine), and repairs of the record table are written for PostgreSQL; on MySQL, update the row of ${migration.name} in ${config.migrations.table} by hand (its checksum or down_sql column) and run a preview`,
+    );
+  }
   const result: RepairResult = await run({
     connection: {
-      host: config.database.host,
-      port: config.database.port,
-      database: config.database.database,
-      user: config.database.adminUser,
+      host: database.host,
+      port: database.port,
+      database: database.database,
+      user: database.adminUser,
       password: secrets.databasePassword,
-      sslMode: config.database.sslMode,
+      sslMode: database.sslMode,
     },
     table: config.migrations.table,
     lockTimeoutSeconds: config.migrations.lockTimeoutSeconds,

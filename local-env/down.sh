@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops the local environment started by up.sh. Data is kept (PostgreSQL
-# cluster, Docker images incl. the base image) in ROLLOUT_STATE_DIR; delete
+# cluster, MariaDB data dir, Docker images incl. the base image) in ROLLOUT_STATE_DIR; delete
 # that directory after down.sh for a clean slate.
 #
 #   local-env/down.sh
@@ -9,7 +9,7 @@ set -euo pipefail
 log_name=down
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_root "to stop PostgreSQL and dockerd"
+need_root "to stop PostgreSQL, MariaDB and dockerd"
 
 rc=0
 # Docker first: containers of the dev stack may hold database connections.
@@ -17,5 +17,6 @@ rc=0
 "$LOCAL_ENV_DIR/s3.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/sshd.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/postgres.sh" stop || rc=$?
+"$LOCAL_ENV_DIR/mariadb.sh" stop || rc=$?
 ((rc == 0)) && say "done (data, if any, kept in $STATE_DIR)"
 exit $rc

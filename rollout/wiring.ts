@@ -12,12 +12,12 @@ import type {
   LogCheckArgs,
   WebSocketCheckArgs,
   DatabaseBackupArgs,
+  DatabaseConnectionInput,
   DatabaseObjectsArgs,
   DatabaseRestoreArgs,
   HealthCheckArgs,
   MaintenanceMode,
   MaintenanceModeArgs,
-  PgConnectionInput,
   Preflight,
   PreflightArgs,
   ReleaseFacts,
@@ -129,18 +129,24 @@ export class Wiring {
     );
   }
 
-  /** The admin connection that the preflight, backup, schema, checks and database objects use. */
-  adminConnection(): PgConnectionInput {
+  /**
+   * The admin connection that the preflight, backup, schema, checks and database objects use. A
+   * PostgreSQL connection carries no `engine` field, so stacks recorded before MySQL existed keep
+   * the same inputs.
+   */
+  adminConnection(): DatabaseConnectionInput {
     const { config, secret } = this.ctx;
     const { database } = config;
-    return {
+    const common = {
       host: database.host,
       port: database.port,
       database: database.database,
       user: database.adminUser,
       password: secret("databasePassword"),
-      sslMode: database.sslMode,
     };
+    return database.engine === "mysql"
+      ? { engine: "mysql", ...common }
+      : { ...common, sslMode: database.sslMode };
   }
 
   preflight(): PreflightArgs {
@@ -345,7 +351,11 @@ export class Wiring {
     const { config, secret, stack, projectDir } = this.ctx;
     const { release, database, app } = config;
     // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
-    const databaseUrl = pulumi.interpolate`postgresql://${appRole.apply(encodeURIComponent)}:${secret("appDatabasePassword").apply(encodeURIComponent)}@${database.host}:${database.port}/${database.database}?sslmode=${database.sslMode}`;
+    const credentials = pulumi.interpolate`${appRole.apply(encodeURIComponent)}:${secret("appDatabasePassword").apply(encodeURIComponent)}@${database.host}:${database.port}/${database.database}`;
+    const databaseUrl =
+      database.engine === "mysql"
+        ? pulumi.interpolate`mysql://${credentials}`
+        : pulumi.interpolate`postgresql://${credentials}?sslmode=${database.sslMode}`;
     return {
       image: release.image,
       build: app.build && {

@@ -28,10 +28,11 @@ ensure_toolchain() {
 
 # Local PostgreSQL, Docker engine, S3 server, SSH host and the offline base image.
 ensure_local_env() {
-  step "local PostgreSQL, Docker engine, S3 server and SSH host"
+  step "local PostgreSQL, MariaDB, Docker engine, S3 server and SSH host"
   ROLLOUT_BASE_IMAGE=$(bash local-env/up.sh | tail -n 1)
   export ROLLOUT_BASE_IMAGE
   eval "$(bash local-env/postgres.sh env)"
+  eval "$(bash local-env/mariadb.sh env)"
   eval "$(bash local-env/s3.sh env)"
   eval "$(bash local-env/sshd.sh env)"
 }

@@ -4,3 +4,4 @@ export * from "./retention";
 export * from "./locked";
 export * from "./copies";
 export * from "./archive";
+export * from "./mysql";

@@ -121,7 +121,12 @@ function dropCommand(connection: PgConnection, database: string): string {
   return `psql ${shellQuote(target)} -c ${shellQuote(`DROP DATABASE ${escapeIdentifier(database)}`)}`;
 }
 
-async function cleanPartials(folder: string, stack: string, found: { removed: string[]; left: Leftover[] }) {
+/** Removes the partial dumps of `stack` in `folder` that no process has open; reports the others in `found`. */
+export async function cleanPartials(
+  folder: string,
+  stack: string,
+  found: { removed: string[]; left: Leftover[] },
+): Promise<void> {
   for (const file of partialDumps(folder, stack)) {
     const command = `rm -f -- ${shellQuote(file)}`;
     let holders: number[] | undefined;

@@ -1,5 +1,5 @@
 // Preflight: what must hold before a rollout changes anything. No Pulumi inside.
-import { connect, type PgConnection } from "../postgres";
+import { withSession, type DatabaseConnection } from "../database";
 import { quiet, type Progress } from "../progress";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "./sql";
 
@@ -40,21 +40,16 @@ const NOTHING_CHANGED = "nothing has been changed yet";
  * The database must answer on a rollback too: the backup before the down scripts needs it.
  */
 export async function runPreflight(
-  connection: PgConnection,
+  connection: DatabaseConnection,
   spec: PreflightSpec,
   policy: PreflightPolicy,
   progress: Progress = quiet,
 ): Promise<PreflightResult> {
   let databaseVersion: string;
   try {
-    const client = await connect(connection, { applicationName: "rollout preflight" });
-    try {
-      // `SHOW` names its column after the setting; the alias gives the row a known key.
-      databaseVersion = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v"))
-        .rows[0].v;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    databaseVersion = await withSession(connection, "rollout preflight", (session) =>
+      session.serverVersion(),
+    );
   } catch (err) {
     throw new Error(
       `preflight failed: database ${connection.host}:${connection.port}/${connection.database} is not reachable ` +

@@ -2,8 +2,7 @@
 // polled until a deadline (a gate such as "no active sessions" may take a while to hold). Each query
 // runs in a read-only transaction with a statement timeout: a check looks, it never writes, and a
 // slow one cannot hold the rollout. No Pulumi inside.
-import type { Client } from "pg";
-import { connect, type PgConnection } from "../postgres";
+import { openSession, type DatabaseConnection, type SqlSession } from "../database";
 import { quiet, throttled, type Progress } from "../progress";
 
 export interface SqlCheckSpec {
@@ -82,36 +81,21 @@ function seen(spec: SqlCheckSpec, rows: Record<string, unknown>[]): string {
   return JSON.stringify(rowsSeen(rows, objects));
 }
 
-/** Runs `sql` in a read-only transaction with a statement timeout, and ends the transaction. */
-async function readOnlyQuery(
-  client: Client,
-  sql: string,
-  statementTimeoutMs: number,
-): Promise<Record<string, unknown>[]> {
-  await client.query("BEGIN READ ONLY");
-  try {
-    await client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
-    return (await client.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await client.query("ROLLBACK").catch(() => undefined);
-  }
-}
-
 /**
  * Runs the query until it returns the expected value or the time runs out.
  * @param kind "check" or "gate", for messages.
  */
 export async function runSqlCheck(
-  connection: PgConnection,
+  connection: DatabaseConnection,
   spec: SqlCheckSpec,
   kind = "SQL check",
   progress: Progress = quiet,
 ): Promise<SqlCheckResult> {
   const started = performance.now();
   const deadline = started + spec.timeoutSeconds * 1000;
-  let client: Client;
+  let client: SqlSession;
   try {
-    client = await connect(connection, { applicationName: `rollout ${kind}` });
+    client = await openSession(connection, `rollout ${kind}`);
   } catch (err) {
     throw new Error(
       `${kind} \`${spec.name}\` could not connect to ${connection.host}:${connection.port}/${connection.database}: ` +
@@ -130,12 +114,12 @@ export async function runSqlCheck(
       attempts++;
       const queryStarted = performance.now();
       try {
-        last = seen(spec, await readOnlyQuery(client, spec.sql, spec.statementTimeoutMs ?? 10_000));
+        last = seen(spec, await client.readOnlyQuery(spec.sql, spec.statementTimeoutMs ?? 10_000));
       } catch (err) {
         const message = (err as Error).message;
-        const why = /read-only transaction/.test(message)
+        const why = /read[- ]only transaction/i.test(message)
           ? "; a check runs read-only and must not write"
-          : /statement timeout/.test(message)
+          : /statement timeout|max_statement_time|max_execution_time/i.test(message)
             ? `; it ran longer than its statement timeout of ${spec.statementTimeoutMs ?? 10_000} ms`
             : "; fix the query";
         throw new Error(`${kind} \`${spec.name}\` failed: the query raised ${message}${why}`, { cause: err });
@@ -165,6 +149,6 @@ export async function runSqlCheck(
         `(query: ${spec.sql.replace(/\s+/g, " ").trim()})`,
     );
   } finally {
-    await client.end().catch(() => undefined);
+    await client.end();
   }
 }

@@ -5,3 +5,4 @@ export * from "./statements";
 export * from "./lint";
 export * from "./rehearse";
 export * from "./repair";
+export * from "./mysqlRunner";

@@ -4,7 +4,9 @@
 // database changes. Plain functions only: dynamic providers are serialized by value.
 import { randomBytes } from "node:crypto";
 import { escapeIdentifier } from "pg";
-import { restorePostgresBackup } from "../backup";
+import { restoreMysqlBackup, restorePostgresBackup } from "../backup";
+import { isMysql, type DatabaseConnection } from "../database";
+import { quoteMysqlIdentifier, withMysql } from "../mysql";
 import { withClient } from "../postgres";
 import { currentVersion } from "./plan";
 import { migrate, MigrationError, readApplied, type MigrateOptions, type MigrateResult } from "./runner";
@@ -33,17 +35,13 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Reh
   const log = options.log ?? (() => undefined);
   const start = currentVersion(await readApplied(connection, options.table));
   const scratchDatabase = `rollout_rehearse_${randomBytes(6).toString("hex")}`;
-  const scratch = { ...connection, database: scratchDatabase };
-  await withClient(connection, (c) =>
-    c.query(`CREATE DATABASE ${escapeIdentifier(scratchDatabase)} TEMPLATE template0`),
-  );
+  const scratch: DatabaseConnection = { ...connection, database: scratchDatabase };
+  await scratchDatabaseDdl(connection, "create", scratchDatabase);
   const passes: RehearsalResult["passes"][number][] = [];
   try {
-    await restorePostgresBackup({
-      connection: scratch,
-      path: options.backup.backupPath,
-      expectedSha256: options.backup.backupSha256,
-    });
+    const restore = { path: options.backup.backupPath, expectedSha256: options.backup.backupSha256 };
+    if (isMysql(scratch)) await restoreMysqlBackup({ ...restore, connection: scratch });
+    else await restorePostgresBackup({ ...restore, connection: scratch });
     log(`rehearsal: backup restored into scratch database ${scratchDatabase} (at version ${start})`);
     for (const [label, target] of [
       ["apply", options.target],
@@ -74,8 +72,27 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Reh
     log(`rehearsal passed: apply, revert and apply again on ${scratchDatabase}`);
     return { scratchDatabase, passes };
   } finally {
-    await withClient(connection, (c) =>
-      c.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(scratchDatabase)} WITH (FORCE)`),
-    ).catch(() => undefined);
+    await scratchDatabaseDdl(connection, "drop", scratchDatabase).catch(() => undefined);
   }
+}
+
+/** Creates or drops the scratch database on the connection's server, in its engine's words. */
+async function scratchDatabaseDdl(
+  connection: DatabaseConnection,
+  what: "create" | "drop",
+  name: string,
+): Promise<void> {
+  if (isMysql(connection)) {
+    const sql =
+      what === "create"
+        ? `CREATE DATABASE ${quoteMysqlIdentifier(name)}`
+        : `DROP DATABASE IF EXISTS ${quoteMysqlIdentifier(name)}`;
+    await withMysql(connection, (c) => c.query(sql));
+    return;
+  }
+  const sql =
+    what === "create"
+      ? `CREATE DATABASE ${escapeIdentifier(name)} TEMPLATE template0`
+      : `DROP DATABASE IF EXISTS ${escapeIdentifier(name)} WITH (FORCE)`;
+  await withClient(connection, (c) => c.query(sql));
 }

@@ -3,15 +3,20 @@
 // this module holds only plain functions, plain data and constants.
 import { createHash } from "node:crypto";
 import { escapeIdentifier, type Client } from "pg";
+import { isMysql, type DatabaseConnection } from "../database";
 import { connect as connectTo, type PgConnection } from "../postgres";
 import { hasMarker, isEmptySql, NO_MIGRATIONS, type Migration, type VerifyQuery } from "./files";
+import { MigrationError } from "./errors";
+import { migrateMysql, readAppliedMysql } from "./mysqlRunner";
 import { splitStatements } from "./statements";
 import { currentVersion, planMigrations, type AppliedMigration, type PlannedStep } from "./plan";
 
+export { MigrationError } from "./errors";
+
 /** What `migrate` needs. */
 export interface MigrateOptions {
-  /** Where to connect; the password is used, never printed. */
-  readonly connection: PgConnection;
+  /** Where to connect (PostgreSQL or MySQL); the password is used, never printed. */
+  readonly connection: DatabaseConnection;
   /** Every migration in the folder, as `loadMigrations` returns them. */
   readonly migrations: readonly Migration[];
   /** The id to end at, or `none`/`0000` for no migrations. */
@@ -98,25 +103,6 @@ export interface RepairRecord {
   readonly to: string;
 }
 
-/** A migration run that failed; earlier steps stay applied and recorded. */
-export class MigrationError extends Error {
-  constructor(
-    message: string,
-    /** The migration that failed, e.g. `0004_add_status`; absent when no step had started. */
-    readonly migration?: string,
-    /** The highest applied id after the failure. */
-    readonly version?: string,
-    /** SQLSTATE of the database error, when there was one. */
-    readonly sqlState?: string,
-  ) {
-    super(message);
-    // Set again: in a dynamic provider this class is serialized by value, and there the call to
-    // Error's constructor does not initialise \`this\`, which would leave the message empty.
-    this.message = message;
-    this.name = "MigrationError";
-  }
-}
-
 const TABLE_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 const LOCK_POLL_MS = 250;
 
@@ -139,6 +125,14 @@ export function advisoryLockKey(table: string): [number, number] {
  *   (unless it ran outside a transaction) and earlier steps stay applied and recorded.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  const { connection } = options;
+  if (isMysql(connection)) return migrateMysql({ ...options, connection });
+  return migratePostgres({ ...options, connection });
+}
+
+async function migratePostgres(
+  options: MigrateOptions & { connection: PgConnection },
+): Promise<MigrateResult> {
   const started = performance.now();
   const { table } = options;
   const quoted = quoteTable(table);
@@ -212,7 +206,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
  * The rows of the migrations table, by id, or `[]` when the table does not exist yet. For refresh:
  * the table is the truth, and drift from state is reported by the caller.
  */
-export async function readApplied(connection: PgConnection, table: string): Promise<AppliedRecord[]> {
+export async function readApplied(connection: DatabaseConnection, table: string): Promise<AppliedRecord[]> {
+  if (isMysql(connection)) return readAppliedMysql(connection, table);
   const quoted = quoteTable(table);
   const client = await connectMigrationClient(connection, "rollout", () => undefined);
   try {

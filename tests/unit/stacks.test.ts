@@ -40,7 +40,10 @@ describe("committed stack config", () => {
     assert.deepEqual(prod.approvals.required, ["tech-lead", "dba"]);
     assert.ok(prod.notify);
     assert.ok(prod.backup?.offsite, "prod copies backups offsite");
-    assert.equal(prod.database.sslMode, "verify-full");
+    assert.deepEqual(
+      prod.database.engine === "postgresql" ? prod.database.sslMode : prod.database.engine,
+      "verify-full",
+    );
   });
 
   // Stacks share database servers: a gate over a server-wide view (locks, sessions) must keep to

@@ -1,0 +1,93 @@
+// rollout:database.engine: the defaults per engine, the settings that apply to one engine only, and
+// the connection the program hands the steps (PostgreSQL's without an `engine` field, so the state
+// of stacks recorded before MySQL existed does not change).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { loadConfig } from "../../config";
+import { engineOf, isMysql } from "../../engines/database";
+import { configProblems, minimalRawConfig } from "../support/fixtures";
+
+const allSecrets = { databasePassword: true, appDatabasePassword: true };
+const withDatabase = (database: Record<string, unknown>) =>
+  minimalRawConfig({ database: { database: "rollout_dev", ...database } });
+
+describe("rollout:database.engine", () => {
+  const accepted: { name: string; database: Record<string, unknown>; expect: unknown }[] = [
+    {
+      name: "no engine: PostgreSQL with its defaults",
+      database: {},
+      expect: {
+        engine: "postgresql",
+        host: "127.0.0.1",
+        port: 5432,
+        database: "rollout_dev",
+        adminUser: "postgres",
+        sslMode: "require",
+      },
+    },
+    {
+      name: "mysql: port 3306 and user root, no sslMode",
+      database: { engine: "mysql" },
+      expect: { engine: "mysql", host: "127.0.0.1", port: 3306, database: "rollout_dev", adminUser: "root" },
+    },
+    {
+      name: "mysql with its own port and user",
+      database: { engine: "mysql", host: "db.internal", port: 53306, adminUser: "deployer" },
+      expect: {
+        engine: "mysql",
+        host: "db.internal",
+        port: 53306,
+        database: "rollout_dev",
+        adminUser: "deployer",
+      },
+    },
+    {
+      name: "postgresql spelled out, with a port and sslMode",
+      database: { engine: "postgresql", port: 55432, sslMode: "disable" },
+      expect: {
+        engine: "postgresql",
+        host: "127.0.0.1",
+        port: 55432,
+        database: "rollout_dev",
+        adminUser: "postgres",
+        sslMode: "disable",
+      },
+    },
+  ];
+  for (const c of accepted) {
+    it(`accepts ${c.name}`, () => {
+      assert.deepEqual(loadConfig("dev", withDatabase(c.database), allSecrets).database, c.expect);
+    });
+  }
+
+  const refused: { name: string; database: Record<string, unknown>; expect: string[] }[] = [
+    {
+      name: "sslMode on a MySQL stack, naming the key, the value and the fix",
+      database: { engine: "mysql", sslMode: "require" },
+      expect: [
+        'rollout:database.sslMode is invalid (is a PostgreSQL setting (libpq sslmode) and means nothing for database.engine "mysql", whose connections do not use TLS here): got "require". Fix: remove it, or set rollout:database.engine to postgresql if that is the target.',
+      ],
+    },
+    {
+      name: "an engine it does not know",
+      database: { engine: "oracle" },
+      expect: [
+        'rollout:database.engine is invalid (expected one of "postgresql"|"mysql"): got "oracle". Fix: set it with `pulumi config set --path \'rollout:database.engine\' <value>`.',
+      ],
+    },
+  ];
+  for (const c of refused) {
+    it(`refuses ${c.name}`, () => {
+      assert.deepEqual(configProblems(withDatabase(c.database), allSecrets), c.expect);
+    });
+  }
+
+  it("tells the connections apart by their engine field", () => {
+    const pg = { host: "h", port: 1, database: "d", user: "u", password: "p", sslMode: "disable" as const };
+    const my = { engine: "mysql" as const, host: "h", port: 1, database: "d", user: "u", password: "p" };
+    assert.deepEqual(
+      [isMysql(pg), engineOf(pg), isMysql(my), engineOf(my)],
+      [false, "postgresql", true, "mysql"],
+    );
+  });
+});
