@@ -14,12 +14,10 @@ import { after, before, describe, it } from "node:test";
 import { ROOT } from "../support/fixtures";
 import { declaredSecrets, listFiles, secretLeaks } from "../support/secretScan";
 import { createTestStack, docker, sampleConfig, type Release, type TestStack } from "../support/stack";
+import { approved as approvedOn, enforcedWindow } from "../support/prodLike";
 
 /** This file's own image repository: its builds of the sample service are its own, never another test's tag. */
 const IMAGE = "rollout-itest-checks-app";
-const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-/** `HH:MM` in UTC, `minutes` from now. */
-const utcClock = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
 
 describe("checks that say what the runbooks say", () => {
   let t: TestStack;
@@ -178,29 +176,9 @@ describe("checks that say what the runbooks say", () => {
       gates: [],
     };
     config["rollout:maintenance"] = { ...config["rollout:maintenance"], allowUnreachable: false };
-    config["rollout:window"] = {
-      enforce: true,
-      days: ALL_DAYS,
-      start: utcClock(-60),
-      end: utcClock(60),
-      timeZone: "UTC",
-    };
+    config["rollout:window"] = enforcedWindow();
     config["rollout:approvals"] = { required: ["tech-lead", "dba"], given: [] };
     return config;
-  }
-
-  /** The release approved by both roles, naming the digest the preview prints. */
-  async function approved(config: Record<string, any>): Promise<Record<string, any>> {
-    await t.setConfig(config);
-    const preview = await t.stack.preview();
-    const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
-    assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
-    const id = (config["rollout:release"] as { id: string }).id;
-    const given = [
-      { role: "tech-lead", by: "alice", release: id, digest },
-      { role: "dba", by: "bob", release: id, digest },
-    ];
-    return { ...config, "rollout:approvals": { required: ["tech-lead", "dba"], given } };
   }
 
   /** An up that must fail; its message is kept for the secret scan. */
@@ -213,6 +191,9 @@ describe("checks that say what the runbooks say", () => {
     failures.push(err.message);
     return err.message;
   }
+
+  /** Sets the release with approvals naming the digest preview prints, as a reviewer does. */
+  const approved = <C extends Record<string, unknown>>(config: C) => approvedOn(t, config);
 
   before(async () => {
     t = await createTestStack("itest-checks");

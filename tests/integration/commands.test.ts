@@ -22,10 +22,7 @@ import {
   type Release,
   type TestStack,
 } from "../support/stack";
-
-const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-/** `HH:MM` in UTC, `minutes` from now. */
-const utcClock = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
+import { approved as approvedOn, enforcedWindow, SESSIONS_GATE } from "../support/prodLike";
 
 /** The private sshd that local-env/sshd.sh runs (its `env` exports these). */
 function sshd() {
@@ -150,28 +147,14 @@ describe("command steps on a prod-like stack", () => {
     config["rollout:preflight"] = {
       currentHealthUrl: `${base()}/health`,
       allowNoCurrentService: false,
-      gates: [
-        {
-          name: "no-active-sessions",
-          sql: "SELECT count(*) FROM sessions WHERE expires_at > now()",
-          expect: 0,
-          timeoutSeconds: 15,
-          intervalMs: 1000,
-        },
-      ],
+      gates: [SESSIONS_GATE],
     };
     config["rollout:maintenance"] = {
       url: `${base()}/admin/maintenance`,
       bypassHeader: "x-maintenance-bypass",
       allowUnreachable: false,
     };
-    config["rollout:window"] = {
-      enforce: true,
-      days: ALL_DAYS,
-      start: utcClock(-60),
-      end: utcClock(60),
-      timeZone: "UTC",
-    };
+    config["rollout:window"] = enforcedWindow();
     config["rollout:approvals"] = { required: ["tech-lead", "dba"], given: [] };
     config["rollout:notify"] = {};
     const target = (config["rollout:release"] as { schemaTarget: string }).schemaTarget;
@@ -179,19 +162,8 @@ describe("command steps on a prod-like stack", () => {
     return config;
   }
 
-  /** Sets the release and its approvals, which name the digest the preview prints, as a reviewer does. */
-  async function approved(config: Record<string, unknown>): Promise<void> {
-    await t.setConfig(config);
-    const preview = await t.stack.preview();
-    const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
-    assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
-    const id = (config["rollout:release"] as { id: string }).id;
-    const given = [
-      { role: "tech-lead", by: "alice", release: id, digest: digest.slice(0, 12) },
-      { role: "dba", by: "bob", release: id, digest },
-    ];
-    await t.setConfig({ ...config, "rollout:approvals": { required: ["tech-lead", "dba"], given } });
-  }
+  /** Sets the release with approvals naming the digest preview prints, as a reviewer does. */
+  const approved = <C extends Record<string, unknown>>(config: C) => approvedOn(t, config);
 
   before(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-itest-cmds-"));

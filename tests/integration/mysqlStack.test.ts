@@ -12,9 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { cli, tail } from "../support/cli";
 import { createMysqlDatabase, mysqlQuery, targetMysql } from "../support/mysql";
 import { createTestStack, sampleConfig, type Release, type TestStack } from "../support/stack";
-
-const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const utcClock = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
+import { approved as approvedOn, enforcedWindow } from "../support/prodLike";
 
 const MIGRATIONS: Record<string, string> = {
   "0001_create_items.up.sql":
@@ -96,35 +94,13 @@ describe("a MySQL stack configured like prod", () => {
       bypassHeader: "x-maintenance-bypass",
       allowUnreachable: firstInstall,
     };
-    c["rollout:window"] = {
-      enforce: true,
-      days: ALL_DAYS,
-      start: utcClock(-60),
-      end: utcClock(60),
-      timeZone: "UTC",
-    };
+    c["rollout:window"] = enforcedWindow();
     c["rollout:approvals"] = { required: ["tech-lead", "dba"], given: [] };
     return c;
   }
 
   /** Sets the release with approvals naming the digest preview prints, as a reviewer does. */
-  async function approved(c: Record<string, unknown>): Promise<void> {
-    await t.setConfig(c);
-    const preview = await t.stack.preview();
-    const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
-    assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
-    const id = (c["rollout:release"] as { id: string }).id;
-    await t.setConfig({
-      ...c,
-      "rollout:approvals": {
-        required: ["tech-lead", "dba"],
-        given: [
-          { role: "tech-lead", by: "alice", release: id, digest: digest.slice(0, 12) },
-          { role: "dba", by: "bob", release: id, digest },
-        ],
-      },
-    });
-  }
+  const approved = <C extends Record<string, unknown>>(config: C) => approvedOn(t, config);
 
   before(async () => {
     ({

@@ -10,10 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { cli, killTree, matchOut, spawnUp, stackEnv, tail, webhookListener } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { createTestStack, docker, query, sampleConfig, type Release, type TestStack } from "../support/stack";
+import { approved as approvedOn, enforcedWindow, SESSIONS_GATE, utcClock } from "../support/prodLike";
 
-const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-/** `HH:MM` in UTC, `minutes` from now. */
-const utcClock = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the way back on a prod-like stack", () => {
@@ -37,42 +35,21 @@ describe("the way back on a prod-like stack", () => {
     config["rollout:preflight"] = {
       currentHealthUrl: `${base()}/health`,
       allowNoCurrentService: false,
-      gates: [
-        {
-          name: "no-active-sessions",
-          sql: "SELECT count(*) FROM sessions WHERE expires_at > now()",
-          expect: 0,
-          timeoutSeconds: 15,
-          intervalMs: 1000,
-        },
-      ],
+      gates: [SESSIONS_GATE],
     };
     config["rollout:maintenance"] = {
       url: `${base()}/admin/maintenance`,
       bypassHeader: "x-maintenance-bypass",
       allowUnreachable: false,
     };
-    config["rollout:window"] = { enforce: true, days: ALL_DAYS, ...window, timeZone: "UTC" };
+    config["rollout:window"] = enforcedWindow(window);
     config["rollout:approvals"] = { required: ["tech-lead", "dba"], given: [] };
     config["rollout:notify"] = {};
     return config;
   }
 
-  /** Sets the release and its approvals, which name the digest the preview prints, as a reviewer does. */
-  async function approved(config: Record<string, unknown>): Promise<Record<string, unknown>> {
-    await t.setConfig(config);
-    const preview = await t.stack.preview();
-    const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
-    assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
-    const id = (config["rollout:release"] as { id: string }).id;
-    const given = [
-      { role: "tech-lead", by: "alice", release: id, digest: digest.slice(0, 12) },
-      { role: "dba", by: "bob", release: id, digest },
-    ];
-    const withApprovals = { ...config, "rollout:approvals": { required: ["tech-lead", "dba"], given } };
-    await t.setConfig(withApprovals);
-    return withApprovals;
-  }
+  /** Sets the release with approvals naming the digest preview prints, as a reviewer does. */
+  const approved = <C extends Record<string, unknown>>(config: C) => approvedOn(t, config);
 
   before(async () => {
     hook = await webhookListener();

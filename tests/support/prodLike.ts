@@ -4,10 +4,26 @@
 import assert from "node:assert/strict";
 import { sampleConfig, type Release, type TestStack } from "./stack";
 
-const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+export const ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /** `HH:MM` in UTC, `minutes` from now. */
 export const utcClock = (minutes: number) =>
   new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
+
+/** An enforced window, every day, open from an hour ago to an hour from now unless given. */
+export function enforcedWindow(
+  window = { start: utcClock(-60), end: utcClock(60) },
+): Record<string, unknown> {
+  return { enforce: true, days: ALL_DAYS, ...window, timeZone: "UTC" };
+}
+
+/** Prod's sessions gate on the sample service: no user logged in before a forward release. */
+export const SESSIONS_GATE = {
+  name: "no-active-sessions",
+  sql: "SELECT count(*) FROM sessions WHERE expires_at > now()",
+  expect: 0,
+  timeoutSeconds: 15,
+  intervalMs: 1000,
+};
 
 /** The sample config with prod's settings; `window` is open now unless given. */
 export function prodLike(
@@ -25,17 +41,14 @@ export function prodLike(
       bypassHeader: "x-maintenance-bypass",
       allowUnreachable: false,
     },
-    "rollout:window": { enforce: true, days: ALL_DAYS, ...window, timeZone: "UTC" },
+    "rollout:window": enforcedWindow(window),
     "rollout:approvals": { required: ["tech-lead", "dba"], given: [] },
     "rollout:notify": {},
   };
 }
 
 /** Sets the config and its approvals, which name the digest the preview prints, as a reviewer does. */
-export async function approved(
-  t: TestStack,
-  config: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
+export async function approved<C extends Record<string, unknown>>(t: TestStack, config: C): Promise<C> {
   await t.setConfig(config);
   const preview = await t.stack.preview();
   const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
