@@ -3,10 +3,8 @@
 // exit code and output it must give, its lines streamed as progress, and the secret values it was
 // given scrubbed from every line that is logged or recorded. No Pulumi inside.
 import { spawn } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import type { Progress } from "./progress";
+import { withSshArgs } from "./ssh";
 
 /** The points of the rollout a command runs at, in the order they come. */
 export const COMMAND_POINTS = ["beforeBackup", "afterSchema", "afterServices", "afterChecks"] as const;
@@ -344,7 +342,6 @@ export async function runCommand(
   progress(clean(`${what}: ${commandText(line)}`));
   const started = performance.now();
   let run: ProcessRun;
-  let keyDir: string | undefined;
   try {
     if (spec.host.kind === "local") {
       const [file, ...args] = typeof line === "string" ? ["/bin/sh", "-c", line] : line;
@@ -357,76 +354,28 @@ export async function runCommand(
         stream.line,
       );
     } else {
-      const h = spec.host;
-      // The key and a pinned host key go to files only this user can read, removed when the command ends.
-      keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-ssh-"));
-      let keyFile = h.keyFile ?? "";
-      if (secrets.privateKey !== undefined) {
-        keyFile = path.join(keyDir, "key");
-        const key = secrets.privateKey.endsWith("\n") ? secrets.privateKey : `${secrets.privateKey}\n`;
-        fs.writeFileSync(keyFile, key, { mode: 0o600 });
-      } else if (!fs.existsSync(keyFile)) {
-        throw new Error(
-          `${what}: the key file ${keyFile || "(none)"} does not exist; fix ssh.keyFile or set ssh.keySecret`,
-        );
-      }
-      let knownHosts = h.knownHostsFile ?? "";
-      if (h.hostKey !== undefined) {
-        knownHosts = path.join(keyDir, "known_hosts");
-        const name = h.host.slice(h.host.lastIndexOf("@") + 1);
-        fs.writeFileSync(knownHosts, `${h.port === 22 ? name : `[${name}]:${h.port}`} ${h.hostKey}\n`, {
-          mode: 0o600,
-        });
-      } else if (!fs.existsSync(knownHosts)) {
-        throw new Error(
-          `${what}: the known_hosts file ${knownHosts || "(none)"} does not exist; fix ssh.knownHostsFile`,
-        );
-      }
-      run = await runProcess(
-        "ssh",
-        [
-          "-F",
-          "none",
-          "-i",
-          keyFile,
-          "-p",
-          String(h.port),
-          "-o",
-          `UserKnownHostsFile=${knownHosts}`,
-          "-o",
-          "GlobalKnownHostsFile=/dev/null",
-          "-o",
-          "StrictHostKeyChecking=yes",
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "IdentitiesOnly=yes",
-          "-o",
-          "IdentityAgent=none",
-          "-o",
-          "PasswordAuthentication=no",
-          "-o",
-          `ConnectTimeout=${Math.max(1, Math.min(30, spec.timeoutSeconds))}`,
-          "-o",
-          "LogLevel=ERROR",
-          h.host,
-          "--",
-          "sh -s",
-        ],
-        {
-          env: localEnv({ ...spec, env: {} }, { env: {} }),
-          stdin: remoteScript(spec, line, secrets),
-          // The host's `timeout` ends it first; this stops a session that hangs anyway.
-          timeoutMs: timeoutMs + SSH_GRACE_MS,
-        },
-        patterns,
-        clean,
-        stream.line,
-      );
+      const { host, port, keyFile, hostKey, knownHostsFile } = spec.host;
+      const target = { host, port, keyFile, hostKey, knownHostsFile, privateKey: secrets.privateKey };
+      run = await withSshArgs(target, (args) =>
+        runProcess(
+          "ssh",
+          [...args, "--", "sh -s"],
+          {
+            env: localEnv({ ...spec, env: {} }, { env: {} }),
+            stdin: remoteScript(spec, line, secrets),
+            // The host's `timeout` ends it first; this stops a session that hangs anyway.
+            timeoutMs: timeoutMs + SSH_GRACE_MS,
+          },
+          patterns,
+          clean,
+          stream.line,
+        ),
+      ).catch((err: Error) => {
+        throw new Error(clean(`${what}: ${err.message}`), { cause: err });
+      });
     }
   } finally {
     stream.end();
-    if (keyDir) fs.rmSync(keyDir, { recursive: true, force: true });
   }
   const durationMs = Math.round(performance.now() - started);
   const took = seconds(durationMs);

@@ -116,10 +116,11 @@ function describeProblem(target: SshTarget, what: string, code: number | null, s
 }
 
 /**
- * Opens an SSH session for `fn`: writes the key (when it comes from a secret) and a pinned host key
- * to a private temporary folder, and removes that folder afterwards, whatever `fn` did.
+ * Runs `fn` with the `ssh` arguments for `target` (see {@link sshArgs}): writes the key (when it
+ * comes from a secret) and a pinned host key to a private temporary folder, and removes that
+ * folder afterwards, whatever `fn` did. For callers that run `ssh` themselves (command steps).
  */
-export async function withSsh<T>(target: SshTarget, fn: (ssh: SshSession) => Promise<T>): Promise<T> {
+export async function withSshArgs<T>(target: SshTarget, fn: (args: string[]) => Promise<T>): Promise<T> {
   if ((target.privateKey === undefined) === (target.keyFile === undefined)) {
     throw new Error(`${sshLocation(target)}: give exactly one of a private key (secret) or a key file`);
   }
@@ -147,15 +148,17 @@ export async function withSsh<T>(target: SshTarget, fn: (ssh: SshSession) => Pro
         `${sshLocation(target)}: the known_hosts file ${knownHosts} does not exist; fix knownHostsFile`,
       );
     }
-    const args = sshArgs(target, keyFile, knownHosts);
-    const session: SshSession = {
-      location: sshLocation(target),
-      run: (command, options) => runSsh(target, args, command, options),
-    };
-    return await fn(session);
+    return await fn(sshArgs(target, keyFile, knownHosts));
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** Opens an SSH session for `fn` (see {@link withSshArgs} for the key and host key files). */
+export async function withSsh<T>(target: SshTarget, fn: (ssh: SshSession) => Promise<T>): Promise<T> {
+  return withSshArgs(target, (args) =>
+    fn({ location: sshLocation(target), run: (command, options) => runSsh(target, args, command, options) }),
+  );
 }
 
 function runSsh(target: SshTarget, args: string[], command: string, options: SshRunOptions): Promise<string> {
