@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cli, tail } from "../support/cli";
 import { createMysqlDatabase, mysqlQuery, targetMysql } from "../support/mysql";
-import { createTestStack, sampleConfig, type Release, type TestStack } from "../support/stack";
+import { createTestStack, sampleConfig, TEST_IMAGE, type Release, type TestStack } from "../support/stack";
 import { approved as approvedOn, enforcedWindow } from "../support/prodLike";
 
 const MIGRATIONS: Record<string, string> = {
@@ -58,7 +58,7 @@ describe("a MySQL stack configured like prod", () => {
   ): Record<string, unknown> {
     const my = targetMysql();
     const c: Record<string, unknown> = { ...sampleConfig(t, release, id) };
-    c["rollout:release"] = { id, image: `rollout-itest-app:${release}`, schemaTarget: target };
+    c["rollout:release"] = { id, image: `${TEST_IMAGE}:${release}`, schemaTarget: target };
     c["rollout:database"] = { engine: "mysql", host: my.host, port: my.port, database, adminUser: my.user };
     c["rollout:migrations"] = { dir: migrationsDir, lockTimeoutSeconds: 5 };
     c["rollout:checks"] = [
