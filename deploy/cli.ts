@@ -15,6 +15,7 @@ import path from "node:path";
 import readline from "node:readline/promises";
 import {
   CONFIG_NAMESPACE,
+  secretKeyOf,
   watchThresholds,
   type ConfigEntries,
   type RolloutConfig,
@@ -195,12 +196,17 @@ async function stillInMaintenance(config: RolloutConfig): Promise<string | undef
   return undefined;
 }
 
-/** The places a stack copies its backups to, with the S3 keys from its secret config. */
-function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[] {
-  const secret = (key: string) => {
-    const value = entries[`${CONFIG_NAMESPACE}:${key}`]?.value;
+/** The value of a secret by its name (a key of its own name or `rollout:secrets.<name>`); undefined when unset. */
+function secretValue(entries: ConfigEntries, name: string): string | undefined {
+  return entries[`${CONFIG_NAMESPACE}:${secretKeyOf(name)}`]?.value;
+}
+
+/** The places a stack copies its backups to, with the S3 keys and SSH keys from its secret config. */
+export function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[] {
+  const secret = (name: string) => {
+    const value = secretValue(entries, name);
     if (value === undefined)
-      throw new Refusal(`secret ${CONFIG_NAMESPACE}:${key} is not set; a copy needs it`);
+      throw new Refusal(`secret ${CONFIG_NAMESPACE}:${secretKeyOf(name)} is not set; a copy needs it`);
     return value;
   };
   return (config.backup?.copies ?? []).map((copy): CopyTarget => {
@@ -226,10 +232,10 @@ function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[
 
 /** An SSH host from config, with its key from the stack's secret config. */
 function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries): SshTarget {
-  const key = target.keySecret && entries[`${CONFIG_NAMESPACE}:${target.keySecret}`]?.value;
+  const key = target.keySecret && secretValue(entries, target.keySecret);
   if (target.keySecret && key === undefined)
     throw new Refusal(
-      `secret ${CONFIG_NAMESPACE}:${target.keySecret} is not set; the SSH host ${target.host} needs it`,
+      `secret ${CONFIG_NAMESPACE}:${secretKeyOf(target.keySecret)} is not set; the SSH host ${target.host} needs it`,
     );
   return {
     host: target.host,

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../config";
 import { copiesToRemove } from "../../engines/backup";
+import { copyTargets } from "../../deploy/cli";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const base = { databasePassword: true, appDatabasePassword: true };
@@ -290,4 +291,49 @@ describe("backup.archives config", () => {
       assert.deepEqual(problemsOf(withBackup({ archives: c.archives }), base), c.expect);
     });
   }
+});
+
+describe("the copies a rollback fetches from", () => {
+  it("take their S3 and SSH keys from named secrets as the program does", () => {
+    const config = loadConfig(
+      "prod",
+      withBackup({
+        copies: [
+          {
+            kind: "s3",
+            region: "eu-west-1",
+            bucket: "prod-backups",
+            accessKeySecret: "offsiteKeyId",
+            secretKeySecret: "offsiteKey",
+          },
+          {
+            kind: "ssh",
+            host: "backup@127.0.0.1",
+            port: 52222,
+            path: "/srv/backups",
+            keySecret: "backupHostKey",
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample",
+          },
+        ],
+      }),
+      { ...base, offsiteKeyId: true, offsiteKey: true, backupHostKey: true },
+    );
+    const entries = {
+      "rollout:secrets.offsiteKeyId": { value: "AKIA-named", secret: true },
+      "rollout:secrets.offsiteKey": { value: "named-secret-key", secret: true },
+      "rollout:secrets.backupHostKey": { value: "-----BEGIN OPENSSH PRIVATE KEY-----", secret: true },
+    };
+    const [s3, ssh] = copyTargets(config, entries);
+    assert.equal(s3.kind === "s3" && s3.accessKeyId, "AKIA-named");
+    assert.equal(s3.kind === "s3" && s3.secretAccessKey, "named-secret-key");
+    assert.equal(ssh.kind === "ssh" && ssh.privateKey, "-----BEGIN OPENSSH PRIVATE KEY-----");
+    assert.throws(
+      () =>
+        copyTargets(
+          config,
+          Object.fromEntries(Object.entries(entries).filter(([key]) => key !== "rollout:secrets.offsiteKey")),
+        ),
+      /secret rollout:secrets\.offsiteKey is not set; a copy needs it/,
+    );
+  });
 });
