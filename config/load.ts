@@ -8,6 +8,7 @@ import {
   CONFIG_NAMESPACE,
   configSchema,
   NAMED_SECRET_PREFIX,
+  probeUrls,
   REQUIRED_SECRET_KEYS,
   SECRET_KEYS,
   SECRET_NAME,
@@ -133,6 +134,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
       refer(key, `rollout:commands[${i}].secretEnv.${env}`);
     if (command.ssh?.keySecret) refer(command.ssh.keySecret, `rollout:commands[${i}].ssh.keySecret`);
   });
+  if (config.soak && probeUrls(config).length === 0) {
+    problems.push(
+      `rollout:soak has no URL to probe: it probes the GET checks in rollout:checks that send no headers or body and expect a 2xx. Fix: add a health check such as {name: health, url: <service>/health}, or remove rollout:soak.`,
+    );
+  }
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(
       `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,

@@ -905,6 +905,25 @@ export function imageTag(image: string): string | undefined {
 }
 
 /**
+ * The URLs the soak and `deploy --watch` probe with a bare GET, counting any answer but 2xx as an
+ * error: the GET checks that send no headers and no body and expect a 2xx. A check that needs a
+ * header (a token) or expects another status would make every probe of a healthy release an error.
+ */
+export function probeUrls(config: Pick<RolloutConfig, "checks">): string[] {
+  return config.checks
+    .filter(
+      (c) =>
+        c.method === "GET" &&
+        Object.keys(c.headers).length === 0 &&
+        c.json === undefined &&
+        c.form === undefined &&
+        c.expectStatus >= 200 &&
+        c.expectStatus < 300,
+    )
+    .map((c) => c.url);
+}
+
+/**
  * The thresholds `deploy --watch` judges by: the stack's soak settings, or the soak's defaults when
  * the stack does not soak (taken from the schema, so they are defined once).
  */

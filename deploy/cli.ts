@@ -15,6 +15,7 @@ import path from "node:path";
 import readline from "node:readline/promises";
 import {
   CONFIG_NAMESPACE,
+  probeUrls,
   secretKeyOf,
   watchThresholds,
   type ConfigEntries,
@@ -508,8 +509,11 @@ async function watch(
   totalSeconds: number,
   windowSeconds: number,
 ): Promise<string | undefined> {
-  const urls = config.checks.filter((c) => c.method === "GET").map((c) => c.url);
-  if (urls.length === 0) throw new Refusal("--watch needs at least one GET check in rollout:checks");
+  const urls = probeUrls(config);
+  if (urls.length === 0)
+    throw new Refusal(
+      "--watch needs at least one GET check in rollout:checks without headers or a body that expects a 2xx (a health URL); add one such as {name: health, url: <service>/health}",
+    );
   const thresholds = watchThresholds(config);
   const deadline = Date.now() + totalSeconds * 1000;
   say(`watching ${urls.join(", ")} for ${totalSeconds} s in windows of ${windowSeconds} s`);

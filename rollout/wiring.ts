@@ -29,7 +29,14 @@ import type {
   SshTargetArgs,
   Triggers,
 } from "../components";
-import { imageTag, secretKeyOf, type RolloutConfig, type SecretKey, type SshTargetConfig } from "../config";
+import {
+  imageTag,
+  probeUrls,
+  secretKeyOf,
+  type RolloutConfig,
+  type SecretKey,
+  type SshTargetConfig,
+} from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { LogCheckSpec } from "../engines/checks/logs";
 import type { FieldExpectation } from "../engines/checks/match";
@@ -627,11 +634,11 @@ export class Wiring {
     return { spec, triggers };
   }
 
-  /** The soak over every GET check's URL, when the stack soaks. */
+  /** The soak over the URLs a bare GET can probe (see probeUrls), when the stack soaks. */
   soak(triggers: Triggers): SoakArgs | undefined {
-    const { soak, checks } = this.ctx.config;
+    const { soak } = this.ctx.config;
     if (!soak) return undefined;
-    const urls = checks.filter((c) => c.method === "GET").map((c) => c.url);
+    const urls = probeUrls(this.ctx.config);
     return { spec: { ...soak, urls }, triggers };
   }
 

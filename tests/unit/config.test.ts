@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, imageTag, loadConfig } from "../../config";
+import { ConfigError, imageTag, loadConfig, probeUrls } from "../../config";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const allSecrets = { databasePassword: true, appDatabasePassword: true };
@@ -246,4 +246,32 @@ describe("imageTag", () => {
   for (const [image, tag] of cases) {
     it(`${image} -> ${tag}`, () => assert.equal(imageTag(image), tag));
   }
+});
+
+describe("what the soak and --watch probe", () => {
+  const present = { databasePassword: true, appDatabasePassword: true, apiToken: true };
+  const checks = [
+    { name: "health", url: "http://127.0.0.1:18181/health" },
+    {
+      name: "api",
+      url: "http://127.0.0.1:18181/api",
+      headers: { authorization: "Bearer {secret:apiToken}" },
+    },
+    { name: "gone", url: "http://127.0.0.1:18181/old", expectStatus: 404 },
+    { name: "login", url: "http://127.0.0.1:18181/login", method: "POST", json: { user: "a" } },
+  ];
+
+  it("are the GET checks a bare request can judge: no headers, no body, a 2xx expected", () => {
+    const config = loadConfig("dev", minimalRawConfig({ checks }), present);
+    assert.deepEqual(probeUrls(config), ["http://127.0.0.1:18181/health"]);
+  });
+
+  it("a soak with none of them is refused, naming what it probes and the fix", () => {
+    assert.deepEqual(
+      configProblems(minimalRawConfig({ checks: checks.slice(1), soak: { durationSeconds: 5 } }), present),
+      [
+        "rollout:soak has no URL to probe: it probes the GET checks in rollout:checks that send no headers or body and expect a 2xx. Fix: add a health check such as {name: health, url: <service>/health}, or remove rollout:soak.",
+      ],
+    );
+  });
 });
