@@ -74,6 +74,9 @@ export async function openSession(
             ? `SET SESSION max_statement_time = ${(statementTimeoutMs / 1000).toFixed(3)}`
             : `SET SESSION max_execution_time = ${Math.round(statementTimeoutMs)}`,
         );
+        // DDL commits the transaction it is in and runs outside it; the session's own default keeps
+        // whatever runs after that read-only too.
+        await query("SET SESSION TRANSACTION READ ONLY");
         await query("START TRANSACTION READ ONLY");
         try {
           return await query(sql);
@@ -92,6 +95,9 @@ export async function openSession(
   return {
     query,
     async readOnlyQuery(sql, statementTimeoutMs) {
+      // A COMMIT inside the check's text would end the transaction; the session's default keeps
+      // what follows it read-only too.
+      await query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
       await query("BEGIN READ ONLY");
       try {
         await query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
