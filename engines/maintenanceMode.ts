@@ -6,8 +6,6 @@ export interface MaintenanceCall {
   readonly method: string;
   /** Bearer token (a secret); sent, never reported. */
   readonly token: string;
-  /** The config key holding the token, for messages. @default "rollout:maintenanceToken" */
-  readonly tokenKey?: string;
   readonly timeoutMs: number;
   /**
    * When nothing answers (a first install has no service yet), record that and go on instead of
@@ -36,6 +34,8 @@ export interface MaintenancePolicy {
    * answers 5xx (it has crashed); that is recorded and the rollback goes on.
    */
   readonly rollback: boolean;
+  /** The config key holding the token, for messages (a refused token names it). */
+  readonly tokenKey: string;
 }
 
 /** Calls the maintenance endpoint; throws naming the URL, method and what came back. */
@@ -74,7 +74,7 @@ export async function switchMaintenance(
       `maintenance mode ${state} failed: ${call.method} ${call.url} expected a 2xx answer, got ${response.status} ` +
         `${JSON.stringify(body)}` +
         (response.status === 401 || response.status === 403
-          ? `; check ${call.tokenKey ?? "rollout:maintenanceToken"}`
+          ? `; check ${policy.tokenKey}`
           : ""),
     );
   }

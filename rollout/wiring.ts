@@ -30,6 +30,7 @@ import type {
   Triggers,
 } from "../components";
 import {
+  CONFIG_NAMESPACE,
   imageTag,
   probeUrls,
   secretKeyOf,
@@ -207,12 +208,13 @@ export class Wiring {
         url: state === "on" ? maintenance.enableUrl : maintenance.disableUrl,
         method: state === "on" ? maintenance.onMethod : maintenance.offMethod,
         token,
-        tokenKey: `rollout:${secretKeyOf(maintenance.tokenSecret)}`,
         timeoutMs: maintenance.timeoutMs,
         allowUnreachable: maintenance.allowUnreachable,
       })),
     );
-    return { call, state, triggers, policy: { rollback: this.rollback } };
+    // The token's key steers messages only; in the policy it is no reason to switch again.
+    const tokenKey = `${CONFIG_NAMESPACE}:${secretKeyOf(maintenance.tokenSecret)}`;
+    return { call, state, triggers, policy: { rollback: this.rollback, tokenKey } };
   }
 
   backup(): DatabaseBackupArgs | undefined {

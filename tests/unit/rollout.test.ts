@@ -342,6 +342,21 @@ describe("Rollout with every part on", () => {
     assert.equal(env.secret, true);
   });
 
+  it("sends the maintenance switch the inputs it always had, so an unchanged release does not switch again", () => {
+    for (const name of ["f-maintenance-on-switch", "f-maintenance-off-switch"]) {
+      const { inputs } = byName(mine, name);
+      const { value } = secretInput(inputs.call);
+      assert.deepEqual(Object.keys(value as object).sort(), [
+        "allowUnreachable",
+        "method",
+        "timeoutMs",
+        "token",
+        "url",
+      ]);
+      assert.deepEqual(inputs.policy, { rollback: false, tokenKey: "rollout:maintenanceToken" });
+    }
+  });
+
   it("keeps every secret out of the summary, the page and the notices' facts", async () => {
     const rollout = newRollout("fs", fullRawConfig());
     const [summary, page] = [await valueOf(rollout.summary), reportHtml(await valueOf(rollout.report))];
@@ -605,7 +620,10 @@ describe("Rollout as a rollback (rollout:rollback set by `npm run rollback`)", (
     assert.deepEqual(preflight.inputs.policy, { rollback: true });
     assert.equal(preflight.inputs.digest, digestOf(fullRawConfig({ rollback: rollbackOf() })));
     for (const name of ["rb4-maintenance-on-switch", "rb4-maintenance-off-switch"]) {
-      assert.deepEqual(byName(registrations, name).inputs.policy, { rollback: true });
+      assert.deepEqual(byName(registrations, name).inputs.policy, {
+        rollback: true,
+        tokenKey: "rollout:maintenanceToken",
+      });
     }
     // A forward release runs by the forward rules.
     assert.deepEqual(byName(registrations, "f-preflight-run").inputs.policy, { rollback: false });
