@@ -464,7 +464,13 @@ const archiveSchema = z
     /** Names the archive in file paths, the report and copies. */
     name,
     /** Absolute path of the directory. */
-    path: z.string().startsWith("/", "must be the directory's absolute path, e.g. /srv/app/uploads"),
+    path: z
+      .string()
+      .startsWith("/", "must be the directory's absolute path, e.g. /srv/app/uploads")
+      .refine(
+        (p) => p.replace(/\/+$/, "") !== "" && !p.split("/").includes(".."),
+        "must name one directory, not / and without `..` (a restore replaces everything in it)",
+      ),
     /** The host the directory is on. @default this machine */
     host: sshTargetSchema.superRefine(sshTargetIssues).optional(),
     /** Left out: a pattern without `/` matches a name anywhere, one with `/` a path from the directory. */

@@ -334,12 +334,23 @@ export async function restoreDirectoryArchive(options: ArchiveRestoreOptions): P
   );
   const clear =
     `cd -- ${dirQ} && find . -mindepth 1 ${findPrune(options.excludes)} ! -type d -print0 | xargs -0 -r rm -f -- && ` +
-    `find . -mindepth 1 -type d -empty -delete`;
+    // Then the folders left empty, deepest first; excluded ones are pruned and kept, and rmdir
+    // leaves any folder that still holds something (such as an excluded path).
+    `find . -mindepth 1 ${findPrune(options.excludes)} -type d -print0 | sort -rz | ` +
+    `xargs -0 -r rmdir --ignore-fail-on-non-empty --`;
   await runWhere(options, clear, { what: `clearing ${target}` });
   const body = new PassThrough();
   const feed = pipeline(fs.createReadStream(options.file), body);
-  await runWhere(options, `tar -C ${dirQ} -xzf -`, { what: `extracting into ${target}`, stdin: body });
-  await feed;
+  try {
+    await runWhere(options, `tar -C ${dirQ} -xzf -`, { what: `extracting into ${target}`, stdin: body });
+    await feed;
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}. ${target} was cleared before the extract (excluded paths kept); ` +
+        `run the restore again, or extract by hand: tar -C ${options.path} -xzf ${options.file}`,
+      { cause: err },
+    );
+  }
   const restored = await measureDirectory(options);
   if (restored.files !== listed.files || restored.bytes !== listed.bytes) {
     throw new Error(

@@ -166,6 +166,7 @@ describe("directory archives: the engine against real directories and the real s
     fs.writeFileSync(path.join(dir, "later/deep/x"), "x");
     fs.writeFileSync(path.join(dir, "node_modules/x/index.js"), "excluded, changed after the backup");
     const excludedNow = sha256(fs.readFileSync(path.join(dir, "node_modules/x/index.js")));
+    fs.mkdirSync(path.join(dir, "node_modules/empty-cache"), { recursive: true });
     const result = await restoreDirectoryArchive({ ...spec({ host }), file: r.path, sha256: r.sha256 });
     assert.deepEqual(result.replaced, { files: 5, bytes: 150_000 + 8 + 0 + 24 + 1 });
     assert.deepEqual(result.restored, { files: 4, bytes: keptBytes });
@@ -176,6 +177,7 @@ describe("directory archives: the engine against real directories and the real s
       "the archive's files are back byte for byte; the excluded ones stay as they were",
     );
     assert.equal(fs.existsSync(path.join(dir, "later")), false, "folders made after the backup are gone");
+    assert.ok(fs.existsSync(path.join(dir, "node_modules/empty-cache")), "an empty excluded folder stays");
   });
 
   it("an archive copied to the host over SSH is fetched back verified into the archive's folder", async () => {

@@ -337,3 +337,16 @@ describe("the copies a rollback fetches from", () => {
     );
   });
 });
+
+describe("backup.archives paths", () => {
+  for (const bad of ["/", "//", "/srv/app/../..", "/srv/../etc"]) {
+    it(`refuses ${JSON.stringify(bad)}, as a restore replaces everything in the directory`, () => {
+      const problems = problemsOf(withBackup({ archives: [{ name: "files", path: bad }] }), base);
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(
+        problems[0],
+        /^rollout:backup\.archives\[0\]\.path is invalid \(must name one directory, not \/ and without `\.\.` \(a restore replaces everything in it\)\): got /,
+      );
+    });
+  }
+});
