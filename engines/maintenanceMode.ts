@@ -73,9 +73,7 @@ export async function switchMaintenance(
     throw new Error(
       `maintenance mode ${state} failed: ${call.method} ${call.url} expected a 2xx answer, got ${response.status} ` +
         `${JSON.stringify(body)}` +
-        (response.status === 401 || response.status === 403
-          ? `; check ${policy.tokenKey}`
-          : ""),
+        (response.status === 401 || response.status === 403 ? `; check ${policy.tokenKey}` : ""),
     );
   }
   return { state, outcome: "switched", status: response.status, at };

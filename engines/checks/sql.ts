@@ -119,7 +119,9 @@ export async function runSqlCheck(
         const message = (err as Error).message;
         const why = /read[- ]only transaction/i.test(message)
           ? "; a check runs read-only and must not write"
-          : /statement timeout|max_statement_time|max_execution_time|maximum statement execution time/i.test(message)
+          : /statement timeout|max_statement_time|max_execution_time|maximum statement execution time/i.test(
+                message,
+              )
             ? `; it ran longer than its statement timeout of ${spec.statementTimeoutMs ?? 10_000} ms`
             : "; fix the query";
         throw new Error(`${kind} \`${spec.name}\` failed: the query raised ${message}${why}`, { cause: err });
