@@ -4,7 +4,7 @@
 // value into a dynamic provider, so only Node modules and plain functions.
 import { spawn } from "node:child_process";
 import { quiet, type Progress } from "../progress";
-import { hide } from "./request";
+import { hide, secretForms } from "./request";
 
 export interface LogCheckSpec {
   readonly name: string;
@@ -93,6 +93,8 @@ export async function runLogCheck(spec: LogCheckSpec, progress: Progress = quiet
   const started = performance.now();
   const deadline = started + spec.timeoutSeconds * 1000;
   const where = `log check \`${spec.name}\``;
+  // Hidden in each line as it is read, before a line is cut or quoted for a message.
+  const secrets = secretForms(spec.secrets ?? []);
   for (let attempts = 1; ; attempts++) {
     const readStarted = performance.now();
     const lines: { service: string; line: string }[] = [];
@@ -105,11 +107,10 @@ export async function runLogCheck(spec: LogCheckSpec, progress: Progress = quiet
           cause: err,
         });
       }
-      lines.push(...read.map((line) => ({ service, line })));
+      lines.push(...read.map((line) => ({ service, line: hide(line, secrets) })));
     }
     const latencyMs = Math.round(performance.now() - readStarted);
     const { forbidden, missing } = judgeLogs(lines, spec.forbid, spec.require);
-    const secrets = spec.secrets ?? [];
     if (forbidden.length > 0) {
       throw new Error(
         hide(

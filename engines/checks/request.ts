@@ -50,6 +50,20 @@ export function encodeBody(
 }
 
 /** `text` with every secret value (four characters or more) replaced by `[secret]`. */
+/**
+ * Each secret with the forms it takes when a service writes it: percent-encoded (inside a
+ * `DATABASE_URL`) and JSON-escaped (in a structured log line), longest first.
+ */
+export function secretForms(secrets: Iterable<string>): string[] {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    forms.add(secret);
+    forms.add(encodeURIComponent(secret));
+    forms.add(JSON.stringify(secret).slice(1, -1));
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
 export function hide(text: string, secrets: Iterable<string>): string {
   let shown = text;
   for (const secret of secrets) if (secret.length >= 4) shown = shown.split(secret).join("[secret]");

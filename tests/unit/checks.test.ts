@@ -9,7 +9,7 @@ import { entriesReader, loadConfig, readConfig } from "../../config";
 import { runHttpCheck, type HttpCheckSpec } from "../../engines/checks/http";
 import { judgeLogs } from "../../engines/checks/logs";
 import { describeField, judgeField, judgeFields } from "../../engines/checks/match";
-import { encodeBody, fillSecrets } from "../../engines/checks/request";
+import { encodeBody, fillSecrets, hide, secretForms } from "../../engines/checks/request";
 import { runSmokeTest } from "../../engines/checks/smoke";
 import { expectedText, rowsSeen } from "../../engines/checks/sql";
 import { runWebSocketCheck, type WebSocketCheckSpec } from "../../engines/checks/websocket";
@@ -501,5 +501,22 @@ describe("WebSocket checks against a local server", () => {
       runWebSocketCheck(spec({ url: "ws://127.0.0.1:1/ws" })),
       /WebSocket check `ws` failed: .* got no reply \(ECONNREFUSED\)/,
     );
+  });
+});
+
+describe("secrets in what a service writes", () => {
+  it("are hidden raw, percent-encoded (a DATABASE_URL) and JSON-escaped (a structured log line)", () => {
+    const secret = 'p@ss "w/rd"';
+    const forms = secretForms([secret]);
+    const lines = [
+      `connecting to postgres://app:${encodeURIComponent(secret)}@127.0.0.1/app`,
+      JSON.stringify({ msg: "login", password: secret }),
+      `plain ${secret}`,
+    ];
+    for (const line of lines) {
+      const shown = hide(line, forms);
+      assert.ok(shown.includes("[secret]"), shown);
+      assert.ok(!shown.includes("p@ss") && !shown.includes("p%40ss"), shown);
+    }
   });
 });
