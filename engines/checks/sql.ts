@@ -17,7 +17,7 @@ export interface SqlCheckSpec {
    */
   readonly expectRows?: readonly (readonly (string | null)[])[] | readonly Record<string, string | null>[];
   /** `statement_timeout` of each query. */
-  readonly statementTimeoutMs?: number;
+  readonly statementTimeoutMs: number;
   /** Keep polling until this many seconds have passed. 0 = one try. */
   readonly timeoutSeconds: number;
   readonly intervalMs: number;
@@ -114,7 +114,7 @@ export async function runSqlCheck(
       attempts++;
       const queryStarted = performance.now();
       try {
-        last = seen(spec, await client.readOnlyQuery(spec.sql, spec.statementTimeoutMs ?? 10_000));
+        last = seen(spec, await client.readOnlyQuery(spec.sql, spec.statementTimeoutMs));
       } catch (err) {
         const message = (err as Error).message;
         const why = /read[- ]only transaction/i.test(message)
@@ -122,7 +122,7 @@ export async function runSqlCheck(
           : /statement timeout|max_statement_time|max_execution_time|maximum statement execution time/i.test(
                 message,
               )
-            ? `; it ran longer than its statement timeout of ${spec.statementTimeoutMs ?? 10_000} ms`
+            ? `; it ran longer than its statement timeout of ${spec.statementTimeoutMs} ms`
             : "; fix the query";
         throw new Error(`${kind} \`${spec.name}\` failed: the query raised ${message}${why}`, { cause: err });
       }
