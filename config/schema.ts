@@ -134,6 +134,9 @@ export type DatabaseConfig =
       readonly adminUser: string;
     };
 
+/** The names of this machine, where a connection without TLS stays off the network. */
+const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"];
+
 const databaseSchema = z
   .object({
     /** `postgresql` (default) or `mysql` (MySQL and MariaDB). */
@@ -157,6 +160,18 @@ const databaseSchema = z
         message:
           'is a PostgreSQL setting (libpq sslmode) and means nothing for database.engine "mysql", whose connections do not use TLS here',
         params: { fix: "remove it, or set rollout:database.engine to postgresql if that is the target" },
+      });
+    }
+    if (d.engine === "mysql" && !LOOPBACK_HOSTS.includes(d.host)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["host"],
+        input: d.host,
+        message:
+          "is not this machine, and MySQL connections do not use TLS yet: the admin and app passwords and every dumped row would cross the network in plain text",
+        params: {
+          fix: "run the rollout on the database's machine (host 127.0.0.1), or reach it through an SSH tunnel (ssh -L 3306:127.0.0.1:3306 ...) and set host to 127.0.0.1",
+        },
       });
     }
   })

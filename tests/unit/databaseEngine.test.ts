@@ -32,10 +32,10 @@ describe("rollout:database.engine", () => {
     },
     {
       name: "mysql with its own port and user",
-      database: { engine: "mysql", host: "db.internal", port: 53306, adminUser: "deployer" },
+      database: { engine: "mysql", host: "localhost", port: 53306, adminUser: "deployer" },
       expect: {
         engine: "mysql",
-        host: "db.internal",
+        host: "localhost",
         port: 53306,
         database: "rollout_dev",
         adminUser: "deployer",
@@ -66,6 +66,13 @@ describe("rollout:database.engine", () => {
       database: { engine: "mysql", sslMode: "require" },
       expect: [
         'rollout:database.sslMode is invalid (is a PostgreSQL setting (libpq sslmode) and means nothing for database.engine "mysql", whose connections do not use TLS here): got "require". Fix: remove it, or set rollout:database.engine to postgresql if that is the target.',
+      ],
+    },
+    {
+      name: "a MySQL host off this machine, as its connections have no TLS yet",
+      database: { engine: "mysql", host: "db.internal" },
+      expect: [
+        'rollout:database.host is invalid (is not this machine, and MySQL connections do not use TLS yet: the admin and app passwords and every dumped row would cross the network in plain text): got "db.internal". Fix: run the rollout on the database\'s machine (host 127.0.0.1), or reach it through an SSH tunnel (ssh -L 3306:127.0.0.1:3306 ...) and set host to 127.0.0.1.',
       ],
     },
     {
