@@ -177,6 +177,7 @@ export async function takeMysqlBackup(options: MysqlBackupOptions): Promise<Back
             "--events",
             "--hex-blob",
             "--default-character-set=utf8mb4",
+            ...mysqlDumpFlags(tools.version),
             // No CREATE DATABASE / USE: the dump restores into whichever database it is given.
             connection.database,
           ],
@@ -739,6 +740,15 @@ function onPath(names: readonly string[]): string | undefined {
 }
 
 /** MariaDB's tools where installed (mysqldump is a link to them there), else MySQL's. */
+/**
+ * Flags for MySQL's own mysqldump that MariaDB's does not know: no GTID_PURGED or SQL_LOG_BIN
+ * statements (a restore into the same server would refuse them, or keep the restore off the
+ * replicas), and no tablespaces (which need PROCESS since MySQL 8.0.21).
+ */
+export function mysqlDumpFlags(version: string): string[] {
+  return /mariadb/i.test(version) ? [] : ["--set-gtid-purged=OFF", "--no-tablespaces"];
+}
+
 async function resolveMysqlTools(): Promise<MysqlTools> {
   const dump = onPath(["mariadb-dump", "mysqldump"]);
   const client = onPath(["mariadb", "mysql"]);

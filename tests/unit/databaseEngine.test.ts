@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../config";
 import { engineOf, isMysql } from "../../engines/database";
+import { mysqlDumpFlags } from "../../engines/backup";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const allSecrets = { databasePassword: true, appDatabasePassword: true };
@@ -95,6 +96,19 @@ describe("rollout:database.engine", () => {
     assert.deepEqual(
       [isMysql(pg), engineOf(pg), isMysql(my), engineOf(my)],
       [false, "postgresql", true, "mysql"],
+    );
+  });
+});
+
+describe("the dump tool's own flags", () => {
+  it("MySQL's mysqldump leaves out GTID_PURGED and tablespaces; MariaDB's needs neither flag", () => {
+    assert.deepEqual(
+      mysqlDumpFlags("mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)"),
+      ["--set-gtid-purged=OFF", "--no-tablespaces"],
+    );
+    assert.deepEqual(
+      mysqlDumpFlags("mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)"),
+      [],
     );
   });
 });
