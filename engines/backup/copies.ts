@@ -181,6 +181,7 @@ function dirStore(target: DirCopyTarget, stack: string, group?: string): CopySto
       // The copy first: a leftover sidecar is harmless, a copy without its checksum is not.
       fs.rmSync(keyOf(name), { force: true });
       fs.rmSync(`${keyOf(name)}.sha256`, { force: true });
+      fs.rmSync(`${keyOf(name)}.partial`, { force: true });
     },
     async list() {
       return fs.existsSync(folder) ? fs.readdirSync(folder) : [];
@@ -226,7 +227,8 @@ function sshStore(target: SshCopyTarget, stack: string, group?: string): CopySto
       return { bytes: Number(size), sha256: line.split(/\s+/)[0] };
     },
     async remove(name) {
-      await run(`rm -f ${q(name)} ${q(`${name}.sha256`)}`, `removal of ${name}`);
+      // With a half upload a cut connection may have left: it is a copy of the data too.
+      await run(`rm -f ${q(name)} ${q(`${name}.sha256`)} ${q(`${name}.partial`)}`, `removal of ${name}`);
     },
     async list() {
       const out = await run(
@@ -357,6 +359,8 @@ async function copyTo(
   try {
     await store.put(options.file, name, digests);
   } catch (error) {
+    // A cut upload may leave its half file behind; it holds the data too.
+    await store.remove(name).catch(() => undefined);
     return failed(`upload failed: ${(error as Error).message}`);
   }
   let readBack: { sha256: string; bytes: number; stated: number };
