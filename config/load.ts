@@ -134,6 +134,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
       refer(key, `rollout:commands[${i}].secretEnv.${env}`);
     if (command.ssh?.keySecret) refer(command.ssh.keySecret, `rollout:commands[${i}].ssh.keySecret`);
   });
+  if (config.database.engine === "mysql" && config.migrations?.requireLintAllow) {
+    problems.push(
+      `rollout:migrations.requireLintAllow is true on a MySQL stack, whose migrations are not linted (the lint reads PostgreSQL's grammar and locks), so it would refuse nothing. Fix: remove it, and review MySQL migrations by their preview.`,
+    );
+  }
   if (config.soak && probeUrls(config).length === 0) {
     problems.push(
       `rollout:soak has no URL to probe: it probes the GET checks in rollout:checks that send no headers or body and expect a 2xx. Fix: add a health check such as {name: health, url: <service>/health}, or remove rollout:soak.`,

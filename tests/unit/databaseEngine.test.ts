@@ -112,3 +112,20 @@ describe("the dump tool's own flags", () => {
     );
   });
 });
+
+describe("a MySQL stack's migrations", () => {
+  it("refuse requireLintAllow, which the PostgreSQL lint behind it would never apply", () => {
+    assert.deepEqual(
+      configProblems(
+        minimalRawConfig({
+          database: { engine: "mysql", database: "shop" },
+          migrations: { dir: "migrations", requireLintAllow: true },
+        }),
+        allSecrets,
+      ),
+      [
+        "rollout:migrations.requireLintAllow is true on a MySQL stack, whose migrations are not linted (the lint reads PostgreSQL's grammar and locks), so it would refuse nothing. Fix: remove it, and review MySQL migrations by their preview.",
+      ],
+    );
+  });
+});
