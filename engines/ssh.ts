@@ -6,10 +6,10 @@
 // Pulumi inside: steps' dynamic providers and `deploy/` both call this.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { withSecretFolder } from "./secretFolder";
 
 /** A host reached over SSH: where, as whom, with which key, and which host key to expect. */
 export interface SshTarget {
@@ -127,9 +127,7 @@ export async function withSshArgs<T>(target: SshTarget, fn: (args: string[]) => 
   if ((target.hostKey === undefined) === (target.knownHostsFile === undefined)) {
     throw new Error(`${sshLocation(target)}: give exactly one of a pinned host key or a known_hosts file`);
   }
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-ssh-"));
-  fs.chmodSync(scratch, 0o700);
-  try {
+  return withSecretFolder("rollout-ssh-", async (scratch) => {
     let keyFile = target.keyFile ?? "";
     if (target.privateKey !== undefined) {
       keyFile = path.join(scratch, "key");
@@ -149,9 +147,7 @@ export async function withSshArgs<T>(target: SshTarget, fn: (args: string[]) => 
       );
     }
     return await fn(sshArgs(target, keyFile, knownHosts));
-  } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Opens an SSH session for `fn` (see {@link withSshArgs} for the key and host key files). */

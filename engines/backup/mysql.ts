@@ -8,7 +8,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type mysql from "mysql2/promise";
 import {
@@ -19,6 +18,7 @@ import {
   type MysqlClient,
   type MysqlConnection,
 } from "../mysql";
+import { withSecretFolder } from "../secretFolder";
 import { formatBytes, whileRunning, type Progress } from "../progress";
 import {
   cleanPartials,
@@ -597,16 +597,13 @@ async function withOptionFile<T>(
   connection: MysqlConnection,
   work: (file: string) => Promise<T>,
 ): Promise<T> {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-mysql-"));
-  const file = path.join(folder, "client.cnf");
-  try {
+  return withSecretFolder("rollout-mysql-", async (folder) => {
+    const file = path.join(folder, "client.cnf");
     // Option files read a double-quoted value with backslash escapes.
     const quoted = connection.password.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
     fs.writeFileSync(file, `[client]\npassword="${quoted}"\n`, { mode: 0o600, flag: "wx" });
-    return await work(file);
-  } finally {
-    fs.rmSync(folder, { recursive: true, force: true });
-  }
+    return work(file);
+  });
 }
 
 interface ToolRun {
