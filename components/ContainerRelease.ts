@@ -33,10 +33,34 @@ export interface ImageBuildArgs {
   readonly expectImageId?: string;
 }
 
+/** The container health check Docker runs; the service counts as started once it passes. */
+export interface HealthcheckArgs {
+  /** A shell line (run with `CMD-SHELL`) or an argument list (`CMD`). */
+  readonly command: string | readonly string[];
+  readonly intervalSeconds: number;
+  readonly timeoutSeconds: number;
+  readonly retries: number;
+  readonly startPeriodSeconds: number;
+  /** How long the release waits for healthy before it fails. */
+  readonly waitSeconds: number;
+}
+
 /** One container of the release. */
 export interface ServiceArgs {
   /** Service name, unique within the release; the container is named `<containerPrefix>-<name>`. */
   readonly name: string;
+  /** The release's own service (the app): its resources keep the names they had when it was the only one. */
+  readonly own?: boolean;
+  /** Image reference to run; with `build`, the tag given to the built image. */
+  readonly image: string;
+  /** Build the image from a local context. @default pull `image` and keep it locally */
+  readonly build?: ImageBuildArgs;
+  /** A rollback's recorded image id of a pulled image: run exactly that image. @default the pulled one */
+  readonly expectImageId?: string;
+  /** Replaces the image's CMD. @default the image's */
+  readonly command?: readonly string[];
+  /** Replaces the image's ENTRYPOINT. @default the image's */
+  readonly entrypoint?: readonly string[];
   /** Plain environment variables. */
   readonly env: Record<string, pulumi.Input<string>>;
   /** Environment variables whose values are secrets; they stay encrypted in state and hidden in output. */
@@ -44,21 +68,23 @@ export interface ServiceArgs {
   /** Docker restart policy. */
   readonly restart: "no" | "on-failure" | "always" | "unless-stopped";
   /** Named volumes to mount; each is created once (`<containerPrefix>-<name>`) and kept across releases. */
-  readonly volumes: readonly { readonly name: string; readonly containerPath: string }[];
+  readonly volumes: readonly { readonly name: string; readonly containerPath: string; readonly readOnly?: boolean }[];
+  /** Docker's health check; dependants start once it passes. @default none: started is enough */
+  readonly healthcheck?: HealthcheckArgs;
+  /** Services (earlier in `services`) that must be started, and healthy if they have a check, first. */
+  readonly dependsOn: readonly string[];
+  /** Long-lived: no per-release labels, so a new release leaves the container running. */
+  readonly keep: boolean;
 }
 
 export interface ContainerReleaseArgs {
-  /** Image reference to run, e.g. `sample-app:1.1.0`; with `build`, the tag given to the built image. */
-  readonly image: string;
-  /** Build the image from a local context. @default pull `image` and keep it locally */
-  readonly build?: ImageBuildArgs;
   /** Docker host URL: unix socket, `ssh://user@host` or `tcp://`. */
   readonly dockerHost: string;
   /** Prefix of container names; the stack's app name. */
   readonly containerPrefix: string;
-  /** The services, started in the order given. */
+  /** The services, each after the ones it depends on; exactly one is the release's own. */
   readonly services: readonly ServiceArgs[];
-  /** Labels put on every container, e.g. the release id. */
+  /** Labels put on every container that is not kept, e.g. the release id. */
   readonly labels: Record<string, pulumi.Input<string>>;
 }
 
@@ -78,14 +104,30 @@ function envLabels(service: ServiceArgs): { label: string; value: pulumi.Input<s
     : [...plain, { label: "rollout.secret-env", value: secretNames.join(",") }];
 }
 
+/** Docker's health check as the provider takes it (durations in Docker's notation). */
+function dockerHealthcheck(h: HealthcheckArgs): docker.types.input.ContainerHealthcheck {
+  return {
+    tests: typeof h.command === "string" ? ["CMD-SHELL", h.command] : ["CMD", ...h.command],
+    interval: `${h.intervalSeconds}s`,
+    timeout: `${h.timeoutSeconds}s`,
+    retries: h.retries,
+    startPeriod: `${h.startPeriodSeconds}s`,
+  };
+}
+
 /**
- * The release of an image to one Docker host: the image (built from a context or pulled and kept, so
- * the previous one stays for a rollback) and its containers on host networking, recreated (stop
- * old, start new).
+ * The release's services on one Docker host: each one's image (built from a context, or pulled and
+ * kept, so the previous one stays for a rollback) and its container on host networking, recreated
+ * (stop old, start new) in dependency order. A service with a health check counts as started only
+ * once Docker calls it healthy, so its dependants wait for that; one that never turns healthy fails
+ * the release before any dependant starts. The app's resources keep the names they had when it was
+ * the only service.
  */
 export class ContainerRelease extends pulumi.ComponentResource {
-  /** Image id (`sha256:...`) of the image the containers run. */
+  /** Image id (`sha256:...`) the app runs. */
   readonly imageId: pulumi.Output<string>;
+  /** Image ids by service name. */
+  readonly imageIds: pulumi.Output<Record<string, string>>;
   /** Container ids by service name. */
   readonly containerIds: pulumi.Output<Record<string, string>>;
 
@@ -93,37 +135,37 @@ export class ContainerRelease extends pulumi.ComponentResource {
     super(TOKENS.containerRelease, name, {}, opts);
     const provider = new docker.Provider(`${name}-docker`, { host: args.dockerHost }, { parent: this });
 
-    let imageId: pulumi.Output<string>;
-    if (args.build) {
-      const build = args.build;
-      const context = path.resolve(build.context);
-      const image = new RunOnce<ImageBuildResult>(
-        STEPS.imageBuild,
-        imageBuildProvider,
-        `${name}-${STEPS.imageBuild.suffix}`,
-        {
-          spec: {
-            context,
-            dockerfile: build.dockerfile,
-            tag: args.image,
-            buildArgs: build.args,
-            prepareCommand: build.prepareCommand,
-            sourceHash: build.sourceHash,
-            dockerHost: args.dockerHost,
+    const imageOf = (service: ServiceArgs): pulumi.Output<string> => {
+      const base = service.own ? name : `${name}-${service.name}`;
+      if (service.build) {
+        const build = service.build;
+        const image = new RunOnce<ImageBuildResult>(
+          STEPS.imageBuild,
+          imageBuildProvider,
+          `${base}-${STEPS.imageBuild.suffix}`,
+          {
+            spec: {
+              context: path.resolve(build.context),
+              dockerfile: build.dockerfile,
+              tag: service.image,
+              buildArgs: build.args,
+              prepareCommand: build.prepareCommand,
+              sourceHash: build.sourceHash,
+              dockerHost: args.dockerHost,
+            },
+            policy: { expectImageId: build.expectImageId },
           },
-          policy: { expectImageId: build.expectImageId },
-        },
-        { parent: this },
-      );
-      imageId = image.result.apply((r) => r.imageId);
-    } else {
+          { parent: this },
+        );
+        return image.result.apply((r) => r.imageId);
+      }
       const image = new docker.RemoteImage(
-        `${name}-image`,
-        { name: args.image, keepLocally: true },
+        `${base}-image`,
+        { name: service.image, keepLocally: true },
         { parent: this, provider },
       );
-      imageId = image.imageId;
-    }
+      return service.expectImageId ? image.imageId.apply(() => service.expectImageId!) : image.imageId;
+    };
 
     const labels = Object.entries(args.labels).map(([label, value]) => ({ label, value }));
     const volumes = new Map<string, docker.Volume>();
@@ -137,37 +179,63 @@ export class ContainerRelease extends pulumi.ComponentResource {
         ),
       );
     }
-    const containers: Record<string, docker.Container> = {};
+    const containers = new Map<string, docker.Container>();
+    const imageIds: Record<string, pulumi.Output<string>> = {};
     for (const service of args.services) {
+      const imageId = imageOf(service);
+      imageIds[service.name] = imageId;
       const plainEnv = Object.entries(service.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`);
       const secretEnv = Object.entries(service.secretEnv).map(([k, v]) =>
         pulumi.secret(pulumi.interpolate`${k}=${v}`),
       );
+      const dependsOn = service.dependsOn.map((d) => {
+        const c = containers.get(d);
+        if (!c) throw new Error(`service ${service.name} depends on ${d}, which is not before it`);
+        return c;
+      });
       const container = new docker.Container(
         `${name}-${service.name}`,
         {
           name: `${args.containerPrefix}-${service.name}`,
           image: imageId,
           networkMode: "host",
+          ...(service.command ? { command: [...service.command] } : {}),
+          ...(service.entrypoint ? { entrypoints: [...service.entrypoint] } : {}),
           envs: [...plainEnv, ...secretEnv],
           restart: service.restart,
-          labels: [...labels, ...envLabels(service)],
+          labels: [
+            ...(service.keep ? [{ label: "rollout.kept", value: "true" }] : labels),
+            ...envLabels(service),
+          ],
           mustRun: true,
           volumes: service.volumes.map((v) => ({
             volumeName: volumes.get(v.name)!.name,
             containerPath: v.containerPath,
+            ...(v.readOnly ? { readOnly: true } : {}),
           })),
+          ...(service.healthcheck
+            ? {
+                healthcheck: dockerHealthcheck(service.healthcheck),
+                wait: true,
+                waitTimeout: service.healthcheck.waitSeconds,
+              }
+            : {}),
         },
         // Recreate: the old container stops before the new one takes its name and port.
-        { parent: this, provider, deleteBeforeReplace: true },
+        { parent: this, provider, deleteBeforeReplace: true, dependsOn },
       );
-      containers[service.name] = container;
+      containers.set(service.name, container);
     }
 
-    this.imageId = imageId;
-    this.containerIds = pulumi
-      .all(Object.entries(containers).map(([svc, c]) => c.id.apply((id) => [svc, id] as const)))
-      .apply((pairs) => Object.fromEntries(pairs));
-    this.registerOutputs({ imageId: this.imageId, containerIds: this.containerIds });
+    const byName = <T>(entries: [string, pulumi.Output<T>][]) =>
+      pulumi
+        .all(entries.map(([svc, v]) => v.apply((x) => [svc, x] as const)))
+        .apply((pairs) => Object.fromEntries(pairs) as Record<string, T>);
+    const own = args.services.find((s) => s.own);
+    if (!own) throw new Error("a release needs its own service");
+    this.imageId = imageIds[own.name];
+    this.imageIds = byName(Object.entries(imageIds));
+    this.containerIds = byName([...containers].map(([svc, c]) => [svc, c.id]));
+    this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, containerIds: this.containerIds });
   }
 }

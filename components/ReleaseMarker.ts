@@ -17,6 +17,8 @@ const facts = (o: ReleaseFacts): ReleaseFacts => ({
   image: o.image,
   imageId: o.imageId,
   schemaVersion: o.schemaVersion,
+  // Absent, not empty, for the app alone: a ledger from before services compares equal.
+  ...(o.services && Object.keys(o.services).length > 0 ? { services: o.services } : {}),
 });
 
 const provider: pulumi.dynamic.ResourceProvider<ReleaseFacts, MarkerOutputs> = {
@@ -59,7 +61,7 @@ export class ReleaseMarker extends pulumi.ComponentResource {
 
   constructor(
     name: string,
-    args: { [K in keyof ReleaseFacts]: pulumi.Input<string> },
+    args: pulumi.Inputs & { [K in keyof ReleaseFacts]-?: pulumi.Input<ReleaseFacts[K]> },
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super(STEPS.marker.token, name, {}, opts);

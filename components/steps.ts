@@ -23,6 +23,11 @@ import {
 } from "../engines/checks/preflight";
 import { runLogCheck, type LogCheckResult, type LogCheckSpec } from "../engines/checks/logs";
 import {
+  runServicesCheck,
+  type ServicesCheckResult,
+  type ServicesCheckSpec,
+} from "../engines/checks/services";
+import {
   runWebSocketCheck,
   type WebSocketCheckResult,
   type WebSocketCheckSpec,
@@ -185,6 +190,14 @@ export const LogCheck = step<LogCheckArgs, LogCheckResult>(STEPS.logCheck, async
   runLogCheck(i.spec as LogCheckSpec, progress),
 );
 export type LogCheck = InstanceType<typeof LogCheck>;
+
+export type ServicesCheckArgs = CheckArgs<ServicesCheckSpec>;
+/** Every service of the release is running, and the ones with a health check are healthy. */
+export const ServicesCheck = step<ServicesCheckArgs, ServicesCheckResult>(
+  STEPS.servicesCheck,
+  async (i, progress) => runServicesCheck(i.spec as ServicesCheckSpec, progress),
+);
+export type ServicesCheck = InstanceType<typeof ServicesCheck>;
 
 export type WebSocketCheckArgs = CheckArgs<WebSocketCheckSpec>;
 /** Connects to a WebSocket endpoint, optionally sends one message, and judges the first reply. */

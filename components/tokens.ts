@@ -34,6 +34,7 @@ export const STEPS = {
   sqlCheck: { token: "rollout:checks:SqlCheck", dynamicType: "SqlCheck", suffix: "run" },
   smokeTest: { token: "rollout:checks:SmokeTest", dynamicType: "SmokeTest", suffix: "run" },
   logCheck: { token: "rollout:checks:LogCheck", dynamicType: "LogCheck", suffix: "run" },
+  servicesCheck: { token: "rollout:checks:ServicesCheck", dynamicType: "ServicesCheck", suffix: "run" },
   wsCheck: { token: "rollout:checks:WebSocketCheck", dynamicType: "WebSocketCheck", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
   command: { token: "rollout:commands:Command", dynamicType: "Command", suffix: "run" },
@@ -61,4 +62,12 @@ export interface ReleaseFacts {
   readonly image: string;
   readonly imageId: string;
   readonly schemaVersion: string;
+  /** The other services' image references and ids, by name; absent for a release of the app alone. */
+  readonly services?: Record<string, ServiceImage>;
+}
+
+/** The image a service ran: its reference and id. */
+export interface ServiceImage {
+  readonly image: string;
+  readonly imageId: string;
 }

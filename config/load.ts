@@ -4,6 +4,7 @@
 // problem at once, each naming the key, the value received and how to fix it.
 import type { z } from "zod";
 import { secretNamesIn } from "../engines/checks/request";
+import { serviceGraphProblems } from "./services";
 import {
   CONFIG_NAMESPACE,
   configSchema,
@@ -95,6 +96,11 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
     if (!present[name]) problems.push(missingSecret(name, `${from} refers to it`));
   };
   for (const [env, key] of Object.entries(config.app.secretEnv)) refer(key, `rollout:app.secretEnv.${env}`);
+  config.services.forEach((service, i) => {
+    for (const [env, key] of Object.entries(service.secretEnv))
+      refer(key, `rollout:services[${i}].secretEnv.${env}`);
+  });
+  problems.push(...serviceGraphProblems(config));
   config.smokeTests.forEach((test, i) => {
     for (const [v, value] of Object.entries(test.vars)) {
       if (typeof value === "object") refer(value.secret, `rollout:smokeTests[${i}].vars.${v}`);

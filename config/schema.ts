@@ -77,6 +77,15 @@ const bodyContains = z.union([
   z.array(z.string().min(1)),
 ]);
 
+/** An image reference that names its content: a tag other than `latest`, or a digest. */
+const pinnedImage = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0")
+  .superRefine((image, ctx) => {
+    const problem = imagePinProblem(image);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, input: image });
+  });
+
 const releaseSchema = z
   .object({
     /** Label of the release; appears in history, notifications and the report. */
@@ -88,13 +97,7 @@ const releaseSchema = z
      * a digest is required and `latest` is refused: a release must name the content it deploys, so
      * that rollback and approvals mean one image.
      */
-    image: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, "must be an image reference such as sample-app:1.1.0")
-      .superRefine((image, ctx) => {
-        const problem = imagePinProblem(image);
-        if (problem) ctx.addIssue({ code: "custom", message: problem, input: image });
-      }),
+    image: pinnedImage,
     /**
      * Apply migrations up to and including this version (or revert down to it): a version of any
      * width (`"0004"`, `"20240101120000"`, `"1.2"`), a migration's name (a Sqitch change), or
@@ -188,23 +191,46 @@ const databaseSchema = z
       : { engine: "postgresql", ...common, sslMode: d.sslMode ?? "require" };
   });
 
+/** Building an image from a local context instead of pulling it. */
+const imageBuildSchema = z
+  .object({
+    context: z.string().min(1),
+    dockerfile: z.string().min(1).default("Dockerfile"),
+    /** Command that prepares the context before the image build (runs in the context folder). */
+    prepareCommand: z.string().min(1).optional(),
+    /** Files (globs relative to the context) whose content decides when `prepareCommand` reruns. */
+    prepareInputs: z.array(z.string().min(1)).default([]),
+    baseImage: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** A duration as Docker writes it in a health check: whole seconds here. */
+const seconds = z.number().int().min(1).max(3600);
+
+/** The container health check Docker runs; a service with one starts its dependants only once healthy. */
+const healthcheckSchema = z
+  .object({
+    /** Run in the container: a shell line (`CMD-SHELL`) or an argument list (`CMD`). */
+    command: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    intervalSeconds: seconds.default(2),
+    timeoutSeconds: seconds.default(5),
+    retries: z.number().int().min(1).max(100).default(3),
+    /** Failures in this time after the start do not count. */
+    startPeriodSeconds: z.number().int().min(0).max(3600).default(0),
+    /** How long the release waits for the service to turn healthy before it fails. */
+    waitSeconds: z.number().int().min(1).max(3600).default(120),
+  })
+  .strict();
+
+/** Other services this one needs started (and healthy, when they have a health check) first. */
+const dependsOnSchema = z.array(name).default([]);
+
 const appSchema = z
   .object({
     /** Container and resource name prefix. */
     name,
     /** Build the image from a local context instead of pulling `release.image`. */
-    build: z
-      .object({
-        context: z.string().min(1),
-        dockerfile: z.string().min(1).default("Dockerfile"),
-        /** Command that prepares the context before the image build (runs in the context folder). */
-        prepareCommand: z.string().min(1).optional(),
-        /** Files (globs relative to the context) whose content decides when `prepareCommand` reruns. */
-        prepareInputs: z.array(z.string().min(1)).default([]),
-        baseImage: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    build: imageBuildSchema.optional(),
     /** Port the service listens on (host networking). */
     port,
     /** The database role the service logs in as; created and granted by the rollout. */
@@ -218,8 +244,77 @@ const appSchema = z
       .object({ containerPath: z.string().startsWith("/") })
       .strict()
       .optional(),
+    /** A container health check; the app's dependants start once it is healthy. */
+    healthcheck: healthcheckSchema.optional(),
+    /** Services in rollout:services that start (and turn healthy) before the app. */
+    dependsOn: dependsOnSchema,
   })
   .strict();
+
+/** The name the release's own service has among the services. */
+export const APP_SERVICE = "app";
+
+/**
+ * A service beside the app, on the same Docker host and host networking: a datastore, a cache, a
+ * frontend, a proxy, a log shipper. Its image is pulled (and kept locally) or built here.
+ */
+const serviceSchema = z
+  .object({
+    /** Unique among the services and not `app`; the container is `<app.name>-<name>`. */
+    name,
+    /** The image: pulled and kept locally, or with `build` the tag given to the built image. */
+    image: pinnedImage,
+    build: imageBuildSchema.optional(),
+    /** The container's command, replacing the image's CMD. */
+    command: z.array(z.string()).min(1).optional(),
+    /** The container's entrypoint, replacing the image's ENTRYPOINT. */
+    entrypoint: z.array(z.string()).min(1).optional(),
+    env: z.record(envName, z.string()).default({}),
+    /** Env variables filled from secrets: env name -> secret name. */
+    secretEnv: z.record(envName, secretName).default({}),
+    restart: z.enum(["no", "on-failure", "always", "unless-stopped"]).default("unless-stopped"),
+    /** Named volumes (`<app.name>-<name>`), created once and kept across releases. */
+    volumes: z
+      .array(
+        z
+          .object({
+            name,
+            containerPath: z.string().startsWith("/"),
+            readOnly: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .default([]),
+    healthcheck: healthcheckSchema.optional(),
+    dependsOn: dependsOnSchema,
+    /**
+     * Long-lived (a datastore, a cache): kept running across releases, recreated only when its own
+     * settings change, never because the release id did.
+     */
+    keep: z.boolean().default(false),
+  })
+  .strict();
+
+/** Service names, the app's among them, that a service's dependsOn may name. */
+const servicesSchema = z
+  .array(serviceSchema)
+  .default([])
+  .superRefine((services, ctx) => {
+    const seen = new Set<string>([APP_SERVICE]);
+    services.forEach((s, i) => {
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "name"],
+          input: s.name,
+          message:
+            s.name === APP_SERVICE
+              ? "is the release's own service (rollout:app); give this one another name"
+              : "is used by another service; each service needs its own name",
+        });
+      seen.add(s.name);
+    });
+  });
 
 const httpCheckSchema = z
   .object({
@@ -721,6 +816,8 @@ const reportSchema = z
  * Set by `npm run rollback` for the update that rolls back (and removed once it succeeded), so the
  * history records the rollback as such: which release it undid and which update it went back to.
  */
+const imageId = z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be an image id (sha256:<64 hex>)");
+
 const rollbackSchema = z
   .object({
     /** The release being rolled back. */
@@ -730,10 +827,9 @@ const rollbackSchema = z
     /** Why; required outside the maintenance window, lands in the report and the notices. */
     reason: z.string().min(3).optional(),
     /** The image id the target update ran, run again exactly. */
-    imageId: z
-      .string()
-      .regex(/^sha256:[0-9a-f]{64}$/)
-      .optional(),
+    imageId: imageId.optional(),
+    /** The image ids the target update's other services ran, by service name, run again exactly. */
+    imageIds: z.record(name, imageId).optional(),
     /** Restore this backup (verified first) before the schema moves, under the migration lock. */
     restoreBackup: z
       .object({
@@ -825,6 +921,8 @@ export const configSchema = z.object({
   release: releaseSchema,
   database: databaseSchema,
   app: appSchema,
+  /** Services beside the app, started in dependency order. */
+  services: servicesSchema,
   docker: dockerSchema.default({ host: "unix:///var/run/docker.sock" }),
   migrations: migrationsSchema.optional(),
   backup: backupSchema.optional(),
@@ -884,6 +982,8 @@ export type SecretKey = string;
 export type RolloutConfig = z.output<typeof configSchema>;
 export type ReleaseConfig = RolloutConfig["release"];
 export type AppConfig = RolloutConfig["app"];
+export type ServiceConfig = RolloutConfig["services"][number];
+export type HealthcheckConfig = NonNullable<ServiceConfig["healthcheck"]>;
 export type HttpCheckConfig = RolloutConfig["checks"][number];
 export type SqlCheckConfig = RolloutConfig["sqlChecks"][number];
 export type LogCheckConfig = NonNullable<RolloutConfig["logCheck"]>;

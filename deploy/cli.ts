@@ -14,6 +14,7 @@ import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/aut
 import path from "node:path";
 import readline from "node:readline/promises";
 import {
+  APP_SERVICE,
   CONFIG_NAMESPACE,
   probeUrls,
   secretKeyOf,
@@ -42,7 +43,7 @@ import {
   type ArchiveSpec,
 } from "../engines/backup/archive";
 import type { SshTarget } from "../engines/ssh";
-import { appliedMigrations, currentBackup, downProblems, recordedImageId, runsSince } from "./state";
+import { appliedMigrations, currentBackup, downProblems, recordedRelease, runsSince } from "./state";
 import { plannedSteps, reviewSummary, runningFrom } from "./summary";
 import {
   configChanges,
@@ -344,14 +345,32 @@ export async function rollback(
   );
   const targetConfig = stackConfigFrom(stack.name, { ...secretsNow, ...targetPlain }).config;
   const deployment = await stack.exportStack();
-  const imageId = recordedImageId(deployment, target.release);
+  const recorded = recordedRelease(deployment, target.release);
+  const imageId = recorded?.imageId;
   const dockerHost = targetConfig.docker.host;
-  if (!inspectImage(imageId ?? target.release.image, dockerHost)) {
+  // Every service's image comes back: the app's and each other one's, as the target update ran them.
+  const images = [
+    { service: APP_SERVICE, image: target.release.image, imageId },
+    ...targetConfig.services.map((s) => ({
+      service: s.name,
+      image: s.image,
+      imageId: recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
+    })),
+  ];
+  const missing = images.filter((i) => !inspectImage(i.imageId ?? i.image, dockerHost));
+  if (missing.length > 0) {
     throw new Refusal(
-      `image ${imageId ? `${imageId} (${target.release.image} when update ${target.version} ran it)` : target.release.image} ` +
-        `is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
+      missing
+        .map(
+          (i) =>
+            `image ${i.imageId ? `${i.imageId} (${i.image} when update ${target.version} ran it)` : i.image} of service ${i.service}`,
+        )
+        .join(", ") + ` is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
     );
   }
+  const imageIds = Object.fromEntries(
+    images.filter((i) => i.service !== APP_SERVICE && i.imageId).map((i) => [i.service, i.imageId!]),
+  );
   const window = targetConfig.window && evaluateWindow(targetConfig.window, new Date());
   if (window && !window.open && targetConfig.window?.enforce && !opts.reason) {
     throw new Refusal(
@@ -424,6 +443,7 @@ export async function rollback(
     toUpdate: target.version,
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(imageId ? { imageId } : {}),
+    ...(Object.keys(imageIds).length > 0 ? { imageIds } : {}),
     ...(restoreBackup ? { restoreBackup } : {}),
   };
   const changes = configChanges(currentEntries, {

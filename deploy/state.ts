@@ -1,6 +1,6 @@
 // What rollback needs to know from a stack's state before it changes anything: the down SQL kept
 // for each applied migration, and the backups each release took. Pure over an exported deployment.
-import { dynamicTypeToken, STEPS } from "../components/tokens";
+import { dynamicTypeToken, STEPS, type ReleaseFacts } from "../components/tokens";
 import type { BackupResult } from "../engines/backup";
 import type { HttpCheckResult } from "../engines/checks/http";
 import type { LogCheckResult } from "../engines/checks/logs";
@@ -78,16 +78,16 @@ export function downProblems(applied: readonly StateMigration[], target: string)
     );
 }
 
-/** The image id the release marker recorded for `release` (the newest time it ran), if any. */
-export function recordedImageId(
+/** What the release marker recorded for `release` (the newest time it ran), if it ran to the end. */
+export function recordedRelease(
   deployment: unknown,
   release: { id: string; image: string },
-): string | undefined {
+): ReleaseFacts | undefined {
   const marker = resources(deployment).find((r) => r.type === dynamicTypeToken(STEPS.marker));
-  const ledger =
-    (marker?.outputs?.ledger as { release: string; image: string; imageId: string }[] | undefined) ?? [];
-  return ledger.find((f) => f.release === release.id && f.image === release.image)?.imageId;
+  const ledger = (marker?.outputs?.ledger as ReleaseFacts[] | undefined) ?? [];
+  return ledger.find((f) => f.release === release.id && f.image === release.image);
 }
+
 
 /**
  * What an update had done when it failed: the runs that state records as finished at or after

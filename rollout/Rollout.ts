@@ -13,6 +13,7 @@ import {
   Preflight,
   ReleaseMarker,
   ReportFiles,
+  ServicesCheck,
   Schema,
   SmokeTest,
   Soak,
@@ -70,8 +71,8 @@ export class Rollout extends pulumi.ComponentResource {
     const { config, stack } = args;
     // Before any resource exists: the migration files, the release's identity, the window and the approvals.
     const migrations = this.loadMigrations(config, args.projectDir);
-    const sourceHash = Wiring.sourceHash(config, args.projectDir);
-    const digest = releaseDigest(config, migrations, sourceHash);
+    const sourceHashes = Wiring.sourceHashes(config, args.projectDir);
+    const digest = releaseDigest(config, migrations, sourceHashes);
     const ctx: WiringContext = {
       config,
       stack,
@@ -142,9 +143,10 @@ export class Rollout extends pulumi.ComponentResource {
       "containers",
       ContainerRelease,
       "release",
-      w.containerRelease(database.appRoleName, sourceHash),
+      w.containerRelease(database.appRoleName, sourceHashes),
     );
     const triggers = w.triggers(containers, preflight, maintenanceOn);
+    const services = run.phase("services", ServicesCheck, "services", w.servicesCheck(containers, triggers));
     const afterServices = run.group("commands after the containers", {
       commands: each(CommandStep, "command", w.commands("afterServices", triggers)),
     });
@@ -209,6 +211,7 @@ export class Rollout extends pulumi.ComponentResource {
       restore,
       schema,
       containers,
+      services,
       httpChecks: checks.http,
       sqlChecks: checks.sql,
       logChecks: checks.logs,

@@ -3,15 +3,16 @@
 // and host config). The digest keys the once-per-release steps and is what approvals name.
 import { createHash } from "node:crypto";
 import { canonical } from "../components";
-import type { RolloutConfig } from "../config";
+import { APP_SERVICE, type RolloutConfig } from "../config";
 import type { Migration } from "../engines/migrations";
 
 /** Hex SHA-256 of what the release deploys. */
 export function releaseDigest(
   config: RolloutConfig,
   migrations: readonly Migration[] | undefined,
-  sourceHash: string | undefined,
+  sourceHashes: Record<string, string>,
 ): string {
+  const { [APP_SERVICE]: sourceHash, ...others } = sourceHashes;
   const target = config.release.schemaTarget;
   const content = {
     release: config.release,
@@ -21,6 +22,8 @@ export function releaseDigest(
     app: config.app,
     docker: config.docker,
     sourceHash: sourceHash ?? null,
+    // Only with services, so a stack without any keeps the digests its approvals name.
+    ...(config.services.length > 0 ? { services: config.services, serviceSources: others } : {}),
   };
   return createHash("sha256").update(canonical(content)).digest("hex");
 }

@@ -16,10 +16,11 @@ import type {
   Schema,
   SmokeTest,
   Soak,
+  ServicesCheck,
   SqlCheck,
   WebSocketCheck,
 } from "../components";
-import type { RolloutConfig } from "../config";
+import { APP_SERVICE, type RolloutConfig } from "../config";
 import type { BackupResult, CopyResult } from "../engines/backup";
 import type { CommandResult } from "../engines/commands";
 import type { HttpCheckResult } from "../engines/checks/http";
@@ -27,6 +28,7 @@ import type { LogCheckResult } from "../engines/checks/logs";
 import type { WebSocketCheckResult } from "../engines/checks/websocket";
 import type { PreflightResult } from "../engines/checks/preflight";
 import type { SmokeTestResult } from "../engines/checks/smoke";
+import type { ServicesCheckResult } from "../engines/checks/services";
 import type { SoakResult } from "../engines/checks/soak";
 import type { SqlCheckResult } from "../engines/checks/sql";
 import type { WindowVerdict } from "../engines/gates/maintenanceWindow";
@@ -41,6 +43,7 @@ import {
   smokeReports,
   type PhaseTiming,
   type RolloutReport,
+  type ServiceReport,
 } from "../engines/report";
 import type { MigrateResult } from "../engines/migrations";
 import type { TimedStep } from "./phases";
@@ -145,6 +148,7 @@ export interface ReportSources {
   readonly restore?: DatabaseRestore;
   readonly schema?: Schema;
   readonly containers: ContainerRelease;
+  readonly services: ServicesCheck;
   readonly httpChecks: readonly HealthCheck[];
   readonly sqlChecks: readonly SqlCheck[];
   readonly logChecks: readonly LogCheck[];
@@ -182,6 +186,8 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
     schemaRun: opt(p.schema?.lastRun),
     imageId: p.containers.imageId,
     containerIds: p.containers.containerIds,
+    imageIds: p.containers.imageIds,
+    states: p.services.result,
     http: pulumi.all(p.httpChecks.map((c) => c.result)),
     sql: pulumi.all(p.sqlChecks.map((c) => c.result)),
     logs: pulumi.all(p.logChecks.map((c) => c.result)),
@@ -265,6 +271,7 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       schema: schemaReport(r.schemaVersion as string | undefined, r.schemaRun as MigrateResult | undefined),
       image: { before: previous?.image ?? null, after: release.image, id: r.imageId },
       containers: r.containerIds,
+      services: serviceReports(config, previous, r.imageIds, r.containerIds, r.states as ServicesCheckResult),
       checks: checkReports(http, sql, r.logs as LogCheckResult[], r.ws as WebSocketCheckResult[]),
       smokeTests: smokeReports(r.smoke as SmokeTestResult[]),
       soak: (r.soak as SoakResult | undefined) ?? null,
@@ -275,4 +282,30 @@ export function rolloutReport(p: ReportSources): pulumi.Output<RolloutReport> {
       phases,
     };
   });
+}
+
+/** Each service in start order: the image before (from the previous release) and after, and its state. */
+function serviceReports(
+  config: RolloutConfig,
+  previous: ReleaseFacts | null,
+  imageIds: Record<string, string>,
+  containerIds: Record<string, string>,
+  states: ServicesCheckResult,
+): ServiceReport[] {
+  const images = new Map([
+    [APP_SERVICE, { before: previous?.image ?? null, after: config.release.image }],
+    ...config.services.map(
+      (s) => [s.name, { before: previous?.services?.[s.name]?.image ?? null, after: s.image }] as const,
+    ),
+  ]);
+  return states.services.map((s) => ({
+    name: s.name,
+    imageBefore: images.get(s.name)?.before ?? null,
+    image: images.get(s.name)?.after ?? "",
+    imageId: imageIds[s.name] ?? s.imageId,
+    container: containerIds[s.name] ?? s.container,
+    state: s.health ? `${s.status}, ${s.health}` : s.status,
+    startedAt: s.startedAt,
+    kept: s.kept,
+  }));
 }

@@ -9,6 +9,7 @@ import type {
   BackupCopyArgs,
   ContainerRelease,
   ContainerReleaseArgs,
+  ServiceArgs,
   LogCheckArgs,
   WebSocketCheckArgs,
   DatabaseBackupArgs,
@@ -25,13 +26,17 @@ import type {
   SchemaArgs,
   SmokeTestArgs,
   SoakArgs,
+  ServicesCheckArgs,
   SqlCheckArgs,
   SshTargetArgs,
   Triggers,
 } from "../components";
 import {
+  APP_SERVICE,
   CONFIG_NAMESPACE,
   imageTag,
+  startOrder,
+  type AppConfig,
   probeUrls,
   secretKeyOf,
   type RolloutConfig,
@@ -40,6 +45,7 @@ import {
 } from "../config";
 import type { HttpCheckSpec } from "../engines/checks/http";
 import type { LogCheckSpec } from "../engines/checks/logs";
+import type { ServicesCheckSpec } from "../engines/checks/services";
 import type { FieldExpectation } from "../engines/checks/match";
 import { secretNamesIn } from "../engines/checks/request";
 import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
@@ -116,14 +122,22 @@ export class Wiring {
     this.rollback = ctx.config.rollback !== undefined;
   }
 
-  /** The content hash of the image's build sources, when the image is built here. */
-  static sourceHash(config: RolloutConfig, projectDir: string): string | undefined {
-    const { build } = config.app;
-    if (!build) return undefined;
-    const context = path.resolve(projectDir, build.context);
-    return hashSources(
-      context,
-      build.prepareInputs.length > 0 ? [...build.prepareInputs, build.dockerfile] : ["."],
+  /** The content hash of each image's build sources, by service name, for the images built here. */
+  static sourceHashes(config: RolloutConfig, projectDir: string): Record<string, string> {
+    const built = [
+      { name: APP_SERVICE, build: config.app.build },
+      ...config.services.map((s) => ({ name: s.name, build: s.build })),
+    ];
+    return Object.fromEntries(
+      built.flatMap(({ name, build }) => {
+        if (!build) return [];
+        const context = path.resolve(projectDir, build.context);
+        const hash = hashSources(
+          context,
+          build.prepareInputs.length > 0 ? [...build.prepareInputs, build.dockerfile] : ["."],
+        );
+        return [[name, hash]];
+      }),
     );
   }
 
@@ -355,44 +369,81 @@ export class Wiring {
     };
   }
 
-  /** The image and the app's container; `appRole` comes from the role resource, which orders role -> container. */
-  containerRelease(appRole: pulumi.Output<string>, sourceHash: string | undefined): ContainerReleaseArgs {
+  /**
+   * The services in start order: the app (its image is the release's, its database URL made from
+   * `appRole`, which comes from the role resource and so orders role -> containers) and the ones
+   * beside it. A rollback runs each image id the target update ran.
+   */
+  containerRelease(appRole: pulumi.Output<string>, sourceHashes: Record<string, string>): ContainerReleaseArgs {
     const { config, secret, stack, projectDir } = this.ctx;
-    const { release, database, app } = config;
+    const { release, database, app, rollback } = config;
     // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
     const credentials = pulumi.interpolate`${appRole.apply(encodeURIComponent)}:${secret("appDatabasePassword").apply(encodeURIComponent)}@${database.host}:${database.port}/${database.database}`;
     const databaseUrl =
       database.engine === "mysql"
         ? pulumi.interpolate`mysql://${credentials}`
         : pulumi.interpolate`postgresql://${credentials}?sslmode=${database.sslMode}`;
-    return {
-      image: release.image,
-      build: app.build && {
-        context: path.resolve(projectDir, app.build.context),
-        dockerfile: app.build.dockerfile,
-        prepareCommand: app.build.prepareCommand,
-        sourceHash: sourceHash ?? "",
-        expectImageId: config.rollback?.imageId,
+    const buildArgs = (
+      name: string,
+      build: AppConfig["build"],
+      expectImageId: string | undefined,
+      version: string | undefined,
+    ): ServiceArgs["build"] =>
+      build && {
+        context: path.resolve(projectDir, build.context),
+        dockerfile: build.dockerfile,
+        prepareCommand: build.prepareCommand,
+        sourceHash: sourceHashes[name] ?? "",
+        expectImageId,
         args: {
-          ...(app.build.baseImage ? { BASE_IMAGE: app.build.baseImage } : {}),
-          ...(this.version ? { APP_VERSION: this.version } : {}),
+          ...(build.baseImage ? { BASE_IMAGE: build.baseImage } : {}),
+          ...(version ? { APP_VERSION: version } : {}),
         },
-      },
+      };
+    const secretEnvOf = (secretEnv: Record<string, string>) =>
+      Object.fromEntries(Object.entries(secretEnv).map(([env, key]) => [env, secret(key)]));
+    const own: ServiceArgs = {
+      name: APP_SERVICE,
+      own: true,
+      image: release.image,
+      build: buildArgs(APP_SERVICE, app.build, rollback?.imageId, this.version),
+      ...(app.build || !rollback?.imageId ? {} : { expectImageId: rollback.imageId }),
+      env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
+      secretEnv: { DATABASE_URL: databaseUrl, ...secretEnvOf(app.secretEnv) },
+      restart: app.restart,
+      volumes: app.stateVolume ? [{ name: "state", containerPath: app.stateVolume.containerPath }] : [],
+      ...(app.healthcheck ? { healthcheck: app.healthcheck } : {}),
+      dependsOn: app.dependsOn,
+      keep: false,
+    };
+    const others = new Map(
+      config.services.map((s): [string, ServiceArgs] => {
+        const expectImageId = rollback?.imageIds?.[s.name];
+        return [
+          s.name,
+          {
+            name: s.name,
+            image: s.image,
+            build: buildArgs(s.name, s.build, expectImageId, imageTag(s.image)),
+            ...(s.build || !expectImageId ? {} : { expectImageId }),
+            ...(s.command ? { command: s.command } : {}),
+            ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}),
+            env: s.env,
+            secretEnv: secretEnvOf(s.secretEnv),
+            restart: s.restart,
+            volumes: s.volumes,
+            ...(s.healthcheck ? { healthcheck: s.healthcheck } : {}),
+            dependsOn: s.dependsOn,
+            keep: s.keep,
+          },
+        ];
+      }),
+    );
+    return {
       dockerHost: config.docker.host,
       containerPrefix: app.name,
       labels: { "rollout.release": release.id, "rollout.stack": stack },
-      services: [
-        {
-          name: "app",
-          env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
-          secretEnv: {
-            DATABASE_URL: databaseUrl,
-            ...Object.fromEntries(Object.entries(app.secretEnv).map(([env, key]) => [env, secret(key)])),
-          },
-          restart: app.restart,
-          volumes: app.stateVolume ? [{ name: "state", containerPath: app.stateVolume.containerPath }] : [],
-        },
-      ],
+      services: startOrder(config).map((name) => (name === APP_SERVICE ? own : others.get(name)!)),
     };
   }
 
@@ -608,6 +659,25 @@ export class Wiring {
     });
   }
 
+  /** The check that every service runs (and the health-checked ones are healthy) on the Docker host. */
+  servicesCheck(containers: ContainerRelease, triggers: Triggers): ServicesCheckArgs {
+    const { config } = this.ctx;
+    const healthChecked = [
+      ...(config.app.healthcheck ? [APP_SERVICE] : []),
+      ...config.services.filter((s) => s.healthcheck).map((s) => s.name),
+    ];
+    const order = startOrder(config);
+    const spec = containers.containerIds.apply(
+      (ids): ServicesCheckSpec => ({
+        dockerHost: config.docker.host,
+        containers: order.map((name) => ({ name, id: ids[name] })),
+        healthChecked,
+        kept: config.services.filter((s) => s.keep).map((s) => s.name),
+      }),
+    );
+    return { spec, triggers };
+  }
+
   /**
    * The log check over the release's containers, when the stack has one: their logs since the
    * release started (`since`, the preflight's start). The stack's secrets are handed over only to
@@ -620,7 +690,13 @@ export class Wiring {
   ): LogCheckArgs | undefined {
     const { logCheck, docker, app } = this.ctx.config;
     if (!logCheck) return undefined;
-    const hidden = this.secretValues([...new Set(["appDatabasePassword", ...Object.values(app.secretEnv)])]);
+    const hidden = this.secretValues([
+      ...new Set([
+        "appDatabasePassword",
+        ...Object.values(app.secretEnv),
+        ...this.ctx.config.services.flatMap((s) => Object.values(s.secretEnv)),
+      ]),
+    ]);
     const spec = pulumi
       .all([containers.containerIds, since, hidden])
       .apply(([ids, from, secrets]): LogCheckSpec => ({
@@ -654,14 +730,17 @@ export class Wiring {
   marker(
     containers: ContainerRelease,
     schemaVersion: pulumi.Output<string> | undefined,
-  ): { [K in keyof ReleaseFacts]: pulumi.Input<string> } {
-    const { release } = this.ctx.config;
+  ): { [K in keyof ReleaseFacts]-?: pulumi.Input<ReleaseFacts[K]> } {
+    const { release, services } = this.ctx.config;
     return {
       release: release.id,
       digest: this.ctx.digest,
       image: release.image,
       imageId: containers.imageId,
       schemaVersion: schemaVersion ?? "none",
+      services: containers.imageIds.apply((ids) =>
+        Object.fromEntries(services.map((s) => [s.name, { image: s.image, imageId: ids[s.name] }])),
+      ),
     };
   }
 }

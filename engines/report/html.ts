@@ -135,7 +135,23 @@ function images(r: RolloutReport): string {
       ],
       "images",
     ),
-    ...(containers.length > 0 ? [tableHtml(["container", "id"], containers, "containers")] : []),
+    ...(r.services.length > 0
+      ? [
+          tableHtml(
+            ["service", "image before", "image after", "state", "started"],
+            r.services.map((s) => [
+              esc(s.kept ? `${s.name} (kept)` : s.name),
+              code(s.imageBefore ?? "none"),
+              `${code(s.image)} ${code(s.imageId.slice(0, 19))}`,
+              esc(s.state),
+              esc(s.startedAt),
+            ]),
+            "services",
+          ),
+        ]
+      : containers.length > 0
+        ? [tableHtml(["container", "id"], containers, "containers")]
+        : []),
   ].join("\n");
 }
 

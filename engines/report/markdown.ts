@@ -103,9 +103,23 @@ function images(r: RolloutReport): string[] {
         ["after", `${r.image.after} (${r.image.id})`],
       ],
     ),
-    ...(Object.keys(r.containers).length > 0
-      ? ["", ...table(["container", "id"], Object.entries(r.containers))]
-      : []),
+    ...(r.services.length > 0
+      ? [
+          "",
+          ...table(
+            ["service", "image before", "image after", "state", "started"],
+            r.services.map((s) => [
+              s.kept ? `${s.name} (kept)` : s.name,
+              s.imageBefore ?? "none",
+              `${s.image} (${s.imageId.slice(0, 19)})`,
+              s.state,
+              s.startedAt,
+            ]),
+          ),
+        ]
+      : Object.keys(r.containers).length > 0
+        ? ["", ...table(["container", "id"], Object.entries(r.containers))]
+        : []),
   ];
 }
 

@@ -110,6 +110,8 @@ export interface RolloutReport {
   } | null;
   readonly image: { readonly before: string | null; readonly after: string; readonly id: string };
   readonly containers: Record<string, string>;
+  /** Every service in start order: its image before and after, and its state after the release. */
+  readonly services: ServiceReport[];
   readonly checks: CheckReport[];
   readonly smokeTests: {
     readonly name: string;
@@ -119,4 +121,20 @@ export interface RolloutReport {
   /** The command steps in the order they ran (by point, then config order). */
   readonly commands: readonly CommandReport[];
   readonly phases: PhaseTiming[];
+}
+
+/** One service of the release in the report. */
+export interface ServiceReport {
+  readonly name: string;
+  /** The image reference the previous release ran; null on a first install or for a new service. */
+  readonly imageBefore: string | null;
+  readonly image: string;
+  readonly imageId: string;
+  readonly container: string;
+  /** Docker's state and health after the release, e.g. `running`, `running, healthy`. */
+  readonly state: string;
+  /** When the container started, as Docker records it. */
+  readonly startedAt: string;
+  /** Long-lived: kept across releases. */
+  readonly kept: boolean;
 }

@@ -204,6 +204,29 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           durationMs: 5,
         },
       };
+    case "ServicesCheck": {
+      // Every service running, the health-checked ones healthy, as Docker would report them.
+      const containers = (spec.containers ?? []) as { name: string; id: string }[];
+      const healthChecked = (spec.healthChecked ?? []) as string[];
+      const kept = (spec.kept ?? []) as string[];
+      return {
+        ...times,
+        result: {
+          passed: true,
+          services: containers.map(({ name, id: container }) => ({
+            name,
+            container,
+            status: "running",
+            health: healthChecked.includes(name) ? "healthy" : null,
+            startedAt: at(5),
+            restarts: 0,
+            imageId: `sha256:${"a".repeat(64)}`,
+            kept: kept.includes(name),
+          })),
+          elapsedMs: 4,
+        },
+      };
+    }
     case "ImageBuild":
       return {
         ...times,

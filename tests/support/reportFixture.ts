@@ -62,6 +62,18 @@ export function fixtureReport(): RolloutReport {
     schema: { version: "0003", direction: "up", applied: ["0003_add_item_status"], reverted: [] },
     image: { before: "sample-app:1.0.0", after: "sample-app:1.1.0", id: `sha256:${"a".repeat(64)}` },
     containers: { app: "4f1c0e9d2b7a" },
+    services: [
+      {
+        name: "app",
+        imageBefore: "sample-app:1.0.0",
+        image: "sample-app:1.1.0",
+        imageId: "sha256:" + "ab".repeat(32),
+        container: "4f1c0e9d2b7a",
+        state: "running, healthy",
+        startedAt: at(3),
+        kept: false,
+      },
+    ],
     checks: [
       {
         name: "health",

@@ -36,7 +36,7 @@ function digestOf(raw: Record<string, unknown>): string {
   const migrations = config.migrations
     ? loadMigrations(path.resolve(ROOT, config.migrations.dir))
     : undefined;
-  return releaseDigest(config, migrations, Wiring.sourceHash(config, ROOT));
+  return releaseDigest(config, migrations, Wiring.sourceHashes(config, ROOT));
 }
 
 /** `raw` with every approval that names no digest naming this release's digest. */
@@ -102,6 +102,8 @@ describe("Rollout with the minimal config", () => {
         "pulumi-nodejs:dynamic/rollout:HttpCheck m-check-health-run",
         "pulumi-nodejs:dynamic/rollout:Preflight m-preflight-run",
         "pulumi-nodejs:dynamic/rollout:ReleaseMarker m-marker-record",
+        "pulumi-nodejs:dynamic/rollout:ServicesCheck m-services-run",
+        "rollout:checks:ServicesCheck m-services",
         "pulumi:providers:docker m-release-docker",
         "pulumi:providers:postgresql m-db-admin",
         "rollout:checks:HealthCheck m-check-health",
@@ -253,6 +255,135 @@ describe("Rollout with the minimal config", () => {
   });
 });
 
+describe("Rollout with services beside the app", () => {
+  let mine: Registration[];
+  let report: Report;
+  const base = minimalRawConfig();
+  const raw = {
+    ...base,
+    app: { ...(base.app as object), dependsOn: ["redis"], healthcheck: { command: ["node", "-e", "1"] } },
+    services: [
+      { name: "nginx", image: "nginx:1.27.3", dependsOn: ["app"], command: ["nginx", "-g", "daemon off;"] },
+      {
+        name: "redis",
+        image: "redis:7.2.4",
+        keep: true,
+        secretEnv: { REDIS_PASSWORD: "smokePassword" },
+        volumes: [{ name: "redis-data", containerPath: "/data" }],
+        healthcheck: { command: "redis-cli ping | grep PONG", waitSeconds: 30 },
+      },
+    ],
+  };
+
+  before(async () => {
+    const rollout = newRollout("s", raw);
+    report = await valueOf(rollout.report);
+    await valueOf(rollout.reportFiles);
+    mine = registrations.filter((r) => r.name.startsWith("s-"));
+  });
+
+  it("registers the containers in start order: each after what it depends on", () => {
+    const containers = mine.filter((r) => r.type === "docker:index/container:Container").map((r) => r.name);
+    assert.deepEqual(containers, ["s-release-redis", "s-release-app", "s-release-nginx"]);
+  });
+
+  it("pulls each service's own image and keeps it, under names of its own beside the app's", () => {
+    const remote = mine.filter((r) => r.type === "docker:index/remoteImage:RemoteImage");
+    assert.deepEqual(
+      remote.map((r) => [r.name, r.inputs.name, r.inputs.keepLocally]),
+      [
+        ["s-release-redis-image", "redis:7.2.4", true],
+        ["s-release-nginx-image", "nginx:1.27.3", true],
+      ],
+    );
+    // The app's build keeps the name it had alone, so existing stacks see no rename.
+    assert.ok(byName(mine, "s-release-image"));
+  });
+
+  it("gates on a health check: Docker runs it and the start waits for healthy", () => {
+    const redis = byName(mine, "s-release-redis");
+    assert.deepEqual(redis.inputs.healthcheck, {
+      tests: ["CMD-SHELL", "redis-cli ping | grep PONG"],
+      interval: "2s",
+      timeout: "5s",
+      retries: 3,
+      startPeriod: "0s",
+    });
+    assert.equal(redis.inputs.wait, true);
+    assert.equal(redis.inputs.waitTimeout, 30);
+    const app = byName(mine, "s-release-app");
+    assert.deepEqual((app.inputs.healthcheck as { tests: string[] }).tests, ["CMD", "node", "-e", "1"]);
+    const nginx = byName(mine, "s-release-nginx");
+    assert.equal(nginx.inputs.healthcheck, undefined);
+    assert.equal(nginx.inputs.wait, undefined);
+    assert.deepEqual(nginx.inputs.command, ["nginx", "-g", "daemon off;"]);
+  });
+
+  it("gives a kept service no per-release label, so a new release leaves it running", () => {
+    const labels = (name: string) =>
+      (byName(mine, name).inputs.labels as { label: string; value: string }[]).map((l) => l.label);
+    assert.ok(!labels("s-release-redis").includes("rollout.release"));
+    assert.ok(labels("s-release-redis").includes("rollout.kept"));
+    assert.ok(labels("s-release-nginx").includes("rollout.release"));
+  });
+
+  it("sends a service's secret env only as a secret, and mounts its named volume", () => {
+    const redis = byName(mine, "s-release-redis");
+    const { secret, value } = secretInput(redis.inputs.envs);
+    assert.equal(secret, true);
+    assert.deepEqual(value, ["REDIS_PASSWORD=smoke-pw"]);
+    assert.deepEqual(redis.inputs.volumes, [
+      { volumeName: "sample-app-test-redis-data", containerPath: "/data" },
+    ]);
+  });
+
+  it("checks every service's state on the Docker host, the health-checked ones healthy", () => {
+    const spec = byName(mine, "s-services-run").inputs.spec as Record<string, unknown>;
+    assert.deepEqual(
+      (spec.containers as { name: string }[]).map((c) => c.name),
+      ["redis", "app", "nginx"],
+    );
+    assert.deepEqual(spec.healthChecked, ["app", "redis"]);
+    assert.deepEqual(spec.kept, ["redis"]);
+  });
+
+  it("records each service's image for the way back, and reports every service with its state", async () => {
+    const marker = byName(mine, "s-marker-record");
+    assert.deepEqual(marker.inputs.services, {
+      nginx: { image: "nginx:1.27.3", imageId: `sha256:${"b".repeat(64)}` },
+      redis: { image: "redis:7.2.4", imageId: `sha256:${"b".repeat(64)}` },
+    });
+    assert.deepEqual(
+      report.services.map((s) => [s.name, s.image, s.state, s.kept]),
+      [
+        ["redis", "redis:7.2.4", "running, healthy", true],
+        ["app", "sample-app:1.0.0", "running, healthy", false],
+        ["nginx", "nginx:1.27.3", "running", false],
+      ],
+    );
+    assert.match(reportHtml(report), /id="services"/);
+  });
+
+  it("runs in a rollback exactly the image ids the target update ran", async () => {
+    const ids = { redis: `sha256:${"c".repeat(64)}`, nginx: `sha256:${"d".repeat(64)}` };
+    const r = newRollout("sr", {
+      ...raw,
+      rollback: { undoes: "2026.11.28-1", toUpdate: 3, reason: "broken", imageIds: ids },
+    });
+    await valueOf(r.report);
+    const regs = registrations.filter((x) => x.name.startsWith("sr-"));
+    assert.equal(byName(regs, "sr-release-redis").inputs.image, ids.redis);
+    assert.equal(byName(regs, "sr-release-nginx").inputs.image, ids.nginx);
+  });
+
+  it("gives a stack without services the digest it had before services existed", () => {
+    const plain = minimalRawConfig();
+    const withNone = { ...plain, services: [] };
+    assert.equal(digestOf(withNone), digestOf(plain));
+    assert.notEqual(digestOf(raw), digestOf({ ...raw, services: [raw.services[1]] }));
+  });
+});
+
 describe("Rollout with every part on", () => {
   let mine: Registration[];
   let report: Report;
@@ -282,13 +413,14 @@ describe("Rollout with every part on", () => {
       "f-release-image",
       "f-report-write",
       "f-schema-state",
+      "f-services-run",
       "f-smoke-crud-run",
       "f-soak-run",
       "f-sqlcheck-schema-version-run",
     ]);
     assert.equal(mine.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2").length, 1);
     assert.equal(mine.filter((r) => r.type === "docker:index/volume:Volume").length, 1);
-    assert.equal(mine.length, 45);
+    assert.equal(mine.length, 47);
   });
 
   it("hands the schema every migration with its SQL, the target and the release", () => {

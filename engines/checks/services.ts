@@ -1,0 +1,106 @@
+// The services check: right after the containers, every service of the release is running on its
+// Docker host, and the ones with a health check are healthy. A container that started and then
+// exited (a crash on boot the start could not see) fails the release here, naming the service.
+// Read with `docker inspect`. No Pulumi inside; serialized by value into a dynamic provider, so
+// only Node modules and plain functions.
+import { execFile } from "node:child_process";
+import { quiet, type Progress } from "../progress";
+
+export interface ServicesCheckSpec {
+  /** DOCKER_HOST for the CLI: unix socket, ssh:// or tcp://. */
+  readonly dockerHost: string;
+  /** Each service's container id, in start order (a list: state does not keep an object's key order). */
+  readonly containers: readonly { readonly name: string; readonly id: string }[];
+  /** The services that have a health check and must be `healthy`. */
+  readonly healthChecked: readonly string[];
+  /** The long-lived services, kept across releases. */
+  readonly kept: readonly string[];
+}
+
+/** One service as Docker sees it. */
+export interface ServiceState {
+  readonly name: string;
+  readonly container: string;
+  /** Docker's state: running, exited, restarting... */
+  readonly status: string;
+  /** healthy, unhealthy or starting; null without a health check. */
+  readonly health: string | null;
+  /** When the container (last) started, as Docker records it. */
+  readonly startedAt: string;
+  readonly restarts: number;
+  readonly imageId: string;
+  /** Kept across releases (long-lived). */
+  readonly kept: boolean;
+}
+
+export interface ServicesCheckResult {
+  readonly passed: true;
+  readonly services: readonly ServiceState[];
+  readonly elapsedMs: number;
+}
+
+interface Inspected {
+  Id: string;
+  Image: string;
+  RestartCount: number;
+  State: { Status: string; StartedAt: string; Health?: { Status: string } };
+}
+
+/** `docker inspect` of the containers, in the order given; throws naming what could not be read. */
+export function inspectContainers(dockerHost: string, ids: readonly string[]): Promise<Inspected[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "docker",
+      ["inspect", ...ids],
+      { env: { ...process.env, DOCKER_HOST: dockerHost }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`docker inspect failed: ${(stderr || err.message).trim().slice(0, 300)}`));
+          return;
+        }
+        resolve(JSON.parse(stdout) as Inspected[]);
+      },
+    );
+  });
+}
+
+/** Why a service's state fails the release, or undefined when it is fine. */
+export function stateProblem(state: ServiceState, healthChecked: boolean): string | undefined {
+  if (state.status !== "running") return `service ${state.name} is ${state.status}, not running`;
+  if (healthChecked && state.health !== "healthy")
+    return `service ${state.name} is ${state.health ?? "without a health status"}, not healthy`;
+  return undefined;
+}
+
+/** Inspects every service once; throws naming each one that is not running (or not healthy). */
+export async function runServicesCheck(
+  spec: ServicesCheckSpec,
+  progress: Progress = quiet,
+): Promise<ServicesCheckResult> {
+  const started = performance.now();
+  const inspected = await inspectContainers(
+    spec.dockerHost,
+    spec.containers.map((c) => c.id),
+  );
+  const services = spec.containers.map(({ name, id: container }, i): ServiceState => {
+    const c = inspected[i];
+    return {
+      name,
+      container,
+      status: c.State.Status,
+      health: c.State.Health?.Status ?? null,
+      startedAt: c.State.StartedAt,
+      restarts: c.RestartCount,
+      imageId: c.Image,
+      kept: spec.kept.includes(name),
+    };
+  });
+  const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
+  if (problems.length > 0) {
+    throw new Error(
+      `services check failed: ${problems.join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost}), then fix forward or roll back.`,
+    );
+  }
+  progress(`services: ${services.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
+  return { passed: true, services, elapsedMs: Math.round(performance.now() - started) };
+}
