@@ -19,11 +19,18 @@ export function releaseDigest(
     migrations: (migrations ?? [])
       .filter((m) => target !== undefined && m.id <= target)
       .map((m) => [m.id, m.checksum]),
-    app: config.app,
+    // An empty dependsOn is left out, so a stack from before services keeps its digests.
+    app: appSettings(config.app),
     docker: config.docker,
     sourceHash: sourceHash ?? null,
     // Only with services, so a stack without any keeps the digests its approvals name.
     ...(config.services.length > 0 ? { services: config.services, serviceSources: others } : {}),
   };
   return createHash("sha256").update(canonical(content)).digest("hex");
+}
+
+/** The app's settings as the digest reads them: an empty `dependsOn` is as if not there. */
+function appSettings(app: RolloutConfig["app"]): Partial<RolloutConfig["app"]> {
+  const { dependsOn, ...rest } = app;
+  return dependsOn.length > 0 ? app : rest;
 }
