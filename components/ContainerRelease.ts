@@ -7,6 +7,7 @@ import {
   type ImageBuildResult,
   type ImageBuildSpec,
 } from "../engines/image/build";
+import { dockerProviderSettings, type DockerEndpoint } from "../engines/dockerHost";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import { STEPS, TOKENS } from "./tokens";
 
@@ -52,8 +53,11 @@ export interface ContainerReleaseArgs {
   readonly image: string;
   /** Build the image from a local context. @default pull `image` and keep it locally */
   readonly build?: ImageBuildArgs;
-  /** Docker host URL: unix socket, `ssh://user@host` or `tcp://`. */
-  readonly dockerHost: string;
+  /**
+   * The Docker host (engines/dockerHost.ts openDockerHost): unix socket, `ssh://user@host[:port]` or
+   * `tcp://` with TLS; resolves once its SSH files are written.
+   */
+  readonly dockerHost: pulumi.Input<DockerEndpoint>;
   /** Prefix of container names; the stack's app name. */
   readonly containerPrefix: string;
   /** The services, started in the order given. */
@@ -91,7 +95,17 @@ export class ContainerRelease extends pulumi.ComponentResource {
 
   constructor(name: string, args: ContainerReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TOKENS.containerRelease, name, {}, opts);
-    const provider = new docker.Provider(`${name}-docker`, { host: args.dockerHost }, { parent: this });
+    const settings = pulumi.output(args.dockerHost).apply(dockerProviderSettings);
+    const provider = new docker.Provider(
+      `${name}-docker`,
+      // An unset value stays unset (undefined), so a local host's provider inputs are as before.
+      {
+        host: settings.host,
+        sshOpts: settings.sshOpts as pulumi.Output<string[]>,
+        certPath: settings.certPath as pulumi.Output<string>,
+      },
+      { parent: this },
+    );
 
     let imageId: pulumi.Output<string>;
     if (args.build) {

@@ -25,6 +25,7 @@ import {
 } from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
+import { withDockerHost } from "../engines/dockerHost";
 import { inspectImage } from "../engines/image/build";
 import { sendNotification, type NoticeFact, type NotificationEvent } from "../engines/notify";
 import { noticeFacts, type RolloutReport } from "../engines/report";
@@ -346,7 +347,16 @@ export async function rollback(
   const deployment = await stack.exportStack();
   const imageId = recordedImageId(deployment, target.release);
   const dockerHost = targetConfig.docker.host;
-  if (!inspectImage(imageId ?? target.release.image, dockerHost)) {
+  const keySecret = targetConfig.docker.ssh?.keySecret;
+  const dockerKey = keySecret === undefined ? undefined : secretValue(currentEntries, keySecret);
+  if (keySecret !== undefined && dockerKey === undefined)
+    throw new Refusal(
+      `secret ${CONFIG_NAMESPACE}:${secretKeyOf(keySecret)} is not set; the Docker host ${dockerHost} needs it`,
+    );
+  const imageThere = await withDockerHost(targetConfig.docker, dockerKey, ROOT, async (endpoint) =>
+    inspectImage(imageId ?? target.release.image, endpoint),
+  );
+  if (!imageThere) {
     throw new Refusal(
       `image ${imageId ? `${imageId} (${target.release.image} when update ${target.version} ran it)` : target.release.image} ` +
         `is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,

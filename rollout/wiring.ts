@@ -45,6 +45,7 @@ import { secretNamesIn } from "../engines/checks/request";
 import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
 import type { WebSocketCheckSpec } from "../engines/checks/websocket";
 import type { CommandHost, CommandPoint, CommandSecrets } from "../engines/commands";
+import { openDockerHost, type DockerEndpoint } from "../engines/dockerHost";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 import type { NoticeFact } from "../engines/notify";
@@ -114,6 +115,25 @@ export class Wiring {
   constructor(private readonly ctx: WiringContext) {
     this.version = imageTag(ctx.config.release.image);
     this.rollback = ctx.config.rollback !== undefined;
+  }
+
+  private endpoint: pulumi.Output<DockerEndpoint> | undefined;
+
+  /**
+   * The release's Docker host, opened once per program run: for ssh://, its key and pinned host key
+   * are written to a private folder that lasts the Pulumi operation. No secret in the value.
+   */
+  dockerHost(): pulumi.Output<DockerEndpoint> {
+    if (this.endpoint) return this.endpoint;
+    const { config, stack, projectDir } = this.ctx;
+    const keySecret = config.docker.ssh?.keySecret;
+    const key: pulumi.Output<string | undefined> = keySecret
+      ? this.ctx.secret(keySecret as SecretKey)
+      : pulumi.output(undefined);
+    this.endpoint = pulumi.unsecret(
+      key.apply((privateKey) => openDockerHost(config.docker, privateKey, `${projectDir}\n${stack}`, projectDir)),
+    );
+    return this.endpoint;
   }
 
   /** The content hash of the image's build sources, when the image is built here. */
@@ -378,7 +398,7 @@ export class Wiring {
           ...(this.version ? { APP_VERSION: this.version } : {}),
         },
       },
-      dockerHost: config.docker.host,
+      dockerHost: this.dockerHost(),
       containerPrefix: app.name,
       labels: { "rollout.release": release.id, "rollout.stack": stack },
       services: [
@@ -618,14 +638,14 @@ export class Wiring {
     since: pulumi.Output<string>,
     triggers: Triggers,
   ): LogCheckArgs | undefined {
-    const { logCheck, docker, app } = this.ctx.config;
+    const { logCheck, app } = this.ctx.config;
     if (!logCheck) return undefined;
     const hidden = this.secretValues([...new Set(["appDatabasePassword", ...Object.values(app.secretEnv)])]);
     const spec = pulumi
-      .all([containers.containerIds, since, hidden])
-      .apply(([ids, from, secrets]): LogCheckSpec => ({
+      .all([containers.containerIds, since, hidden, this.dockerHost()])
+      .apply(([ids, from, secrets, dockerHost]): LogCheckSpec => ({
         name: "logs",
-        dockerHost: docker.host,
+        dockerHost,
         containers: ids,
         since: from,
         forbid: logCheck.forbid,
