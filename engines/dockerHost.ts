@@ -68,7 +68,8 @@ export interface DockerEndpoint {
   readonly tlsCertPath?: string;
 }
 
-const SSH_URL = /^ssh:\/\/([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?$/;
+const SSH_URL =
+  /^ssh:\/\/([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?$/;
 const FOLDER_PREFIX = "rollout-docker-";
 
 /** Parses a Docker host URL; throws naming the value and the fix. */
@@ -277,7 +278,9 @@ function writeSshFolder(
   } else {
     const file = path.resolve(projectDir, ssh.knownHostsFile ?? "");
     if (!fs.existsSync(file)) {
-      throw new Error(`rollout:docker.ssh.knownHostsFile ${file} does not exist; fix the path or pin docker.ssh.hostKey`);
+      throw new Error(
+        `rollout:docker.ssh.knownHostsFile ${file} does not exist; fix the path or pin docker.ssh.hostKey`,
+      );
     }
     put(f.knownHosts, fs.readFileSync(file, "utf8"), 0o600);
   }
@@ -341,11 +344,17 @@ export function openDockerHost(
 ): DockerEndpoint {
   const parsed = checkDockerHost(config);
   if (parsed.kind === "unix") return { url: config.host };
-  if (parsed.kind === "tcp") return { url: config.host, tlsCertPath: path.resolve(projectDir, config.tlsCertPath!) };
+  if (parsed.kind === "tcp")
+    return { url: config.host, tlsCertPath: path.resolve(projectDir, config.tlsCertPath!) };
   sweepStaleSecretFolders(FOLDER_PREFIX);
   const id = crypto.createHash("sha256").update(`${owner}\n${config.host}`).digest("hex").slice(0, 16);
   const folder = path.join(os.tmpdir(), `${FOLDER_PREFIX}${id}`);
-  writeSshFolder(folder, parsed, config.ssh!, privateKey, projectDir);
+  try {
+    writeSshFolder(folder, parsed, config.ssh!, privateKey, projectDir);
+  } catch (err) {
+    fs.rmSync(folder, { recursive: true, force: true });
+    throw err;
+  }
   holdFolder(folder, pulumiCliPid() ?? process.pid);
   return { url: config.host, sshFolder: folder };
 }
@@ -379,7 +388,10 @@ export function dockerProviderSettings(endpoint: DockerEndpoint): {
 }
 
 /** The docker CLI's environment for the host: DOCKER_HOST, and the `ssh` or the TLS folder it needs. */
-export function dockerCliEnv(endpoint: DockerEndpoint, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function dockerCliEnv(
+  endpoint: DockerEndpoint,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: endpoint.url };
   delete env.DOCKER_CONTEXT;
   if (endpoint.sshFolder) {

@@ -52,7 +52,7 @@ H2_SSHD_LOG="$STATE_DIR/dockerhost-sshd.log"
 H2_FWD_PID="$H2_DIR/forward.pid"
 H2_FWD_SOCK="$H2_DIR/postgres.sock"
 H2_FWD_LOG="$STATE_DIR/dockerhost-forward.log"
-FORWARD_JS="$LOCAL_ENV_DIR/dockerhost-forward.js"
+FORWARD_JS="$LOCAL_ENV_DIR/dockerhost-forward.mjs"
 SSHD_BIN=/usr/sbin/sshd
 
 if ! [[ $PG_PORT =~ ^[0-9]+$ ]] || ((PG_PORT < 1 || PG_PORT > 65535)); then

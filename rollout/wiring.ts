@@ -131,7 +131,9 @@ export class Wiring {
       ? this.ctx.secret(keySecret as SecretKey)
       : pulumi.output(undefined);
     this.endpoint = pulumi.unsecret(
-      key.apply((privateKey) => openDockerHost(config.docker, privateKey, `${projectDir}\n${stack}`, projectDir)),
+      key.apply((privateKey) =>
+        openDockerHost(config.docker, privateKey, `${projectDir}\n${stack}`, projectDir),
+      ),
     );
     return this.endpoint;
   }
@@ -404,7 +406,8 @@ export class Wiring {
       services: [
         {
           name: "app",
-          env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
+          // HOST: where the service listens; a remote Docker host's service must be reachable from here.
+          env: { ...app.env, PORT: String(app.port), HOST: app.env.HOST ?? "127.0.0.1" },
           secretEnv: {
             DATABASE_URL: databaseUrl,
             ...Object.fromEntries(Object.entries(app.secretEnv).map(([env, key]) => [env, secret(key)])),

@@ -39,7 +39,11 @@ export interface LogCheckResult {
 }
 
 /** One container's log lines (stdout and stderr) since `since`; throws naming the container. */
-export function containerLogs(dockerHost: DockerEndpoint, container: string, since: string): Promise<string[]> {
+export function containerLogs(
+  dockerHost: DockerEndpoint,
+  container: string,
+  since: string,
+): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn("docker", ["logs", "--since", since, container], {
       env: dockerCliEnv(dockerHost),

@@ -104,7 +104,10 @@ function buildDifference(held: string, wanted: string): string {
 }
 
 /** Id and build label of the image the tag points at, or undefined when there is none. */
-export function inspectImage(tag: string, dockerHost: DockerEndpoint): { id: string; hash: string } | undefined {
+export function inspectImage(
+  tag: string,
+  dockerHost: DockerEndpoint,
+): { id: string; hash: string } | undefined {
   const result = spawnSync(
     "docker",
     ["image", "inspect", "--format", `{{.Id}} {{index .Config.Labels "${LABEL}"}}`, tag],

@@ -1,18 +1,21 @@
 // One half of the PostgreSQL forwarder of local-env/dockerhost.sh: bytes in both directions,
 // nothing read or kept. A unix socket joins the two halves across the network namespaces.
 //
-//   node dockerhost-forward.js unix <socket path> <host:port> <pidfile>   listen on the socket
-//   node dockerhost-forward.js tcp <host:port> <socket path> <pidfile>    listen on host:port
-"use strict";
-const fs = require("node:fs");
-const net = require("node:net");
+//   node dockerhost-forward.mjs unix <socket path> <host:port> <pidfile>   listen on the socket
+//   node dockerhost-forward.mjs tcp <host:port> <socket path> <pidfile>    listen on host:port
+import fs from "node:fs";
+import net from "node:net";
+import { setTimeout } from "node:timers";
 
 const [mode, listen, target, pidfile] = process.argv.slice(2);
 if (!["unix", "tcp"].includes(mode) || !listen || !target || !pidfile) {
-  console.error("usage: dockerhost-forward.js unix|tcp <listen> <target> <pidfile>");
+  console.error("usage: dockerhost-forward.mjs unix|tcp <listen> <target> <pidfile>");
   process.exit(2);
 }
-const hostPort = (s) => ({ host: s.slice(0, s.lastIndexOf(":")), port: Number(s.slice(s.lastIndexOf(":") + 1)) });
+const hostPort = (s) => ({
+  host: s.slice(0, s.lastIndexOf(":")),
+  port: Number(s.slice(s.lastIndexOf(":") + 1)),
+});
 const connect = () => (mode === "unix" ? net.connect(hostPort(target)) : net.connect({ path: target }));
 
 const server = net.createServer((client) => {
