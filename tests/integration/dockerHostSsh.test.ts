@@ -10,7 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, matchOut, tail } from "../support/cli";
+import { cli, matchOut, tail, webhookListener } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { approved, prodLike } from "../support/prodLike";
 import { declaredSecrets, listFiles, secretLeaks } from "../support/secretScan";
@@ -57,6 +57,7 @@ const PORT = 46410;
 
 describe("a release to a second Docker host over SSH", () => {
   let t: TestStack;
+  let hook: Awaited<ReturnType<typeof webhookListener>>;
   const output: string[] = [];
   const base = () => `http://${secondHost().addr}:${PORT}`;
   const health = async () => (await fetch(`${base()}/health`)).json() as Promise<{ version: string }>;
@@ -67,11 +68,14 @@ describe("a release to a second Docker host over SSH", () => {
     const local = `http://127.0.0.1:${t.appPort}`;
     const moved = JSON.parse(JSON.stringify(config).replaceAll(local, base())) as Record<string, unknown>;
     const app = moved["rollout:app"] as Record<string, unknown>;
+    delete moved["rollout:soak"];
     return {
       ...moved,
       "rollout:app": { ...app, port: PORT, env: { ...(app.env as object), HOST: h2.addr } },
       "rollout:docker": { host: h2.url, ssh: { keySecret: "dockerSshKey", hostKey: h2.hostKey } },
       "rollout:logCheck": { forbid: ["FATAL"], require: ["listening on"], timeoutSeconds: 10 },
+      // What this test is not about, left out to keep it short: the restore test and the soak.
+      "rollout:backup": { ...(moved["rollout:backup"] as object), restoreTest: false },
     };
   };
   const release = async (r: Release) => approved(t, onSecondHost(prodLike(t, r, `${t.name}-${r}`)));
@@ -79,7 +83,9 @@ describe("a release to a second Docker host over SSH", () => {
 
   before(async () => {
     secondHost();
+    hook = await webhookListener();
     t = await createTestStack("dh-ssh");
+    await t.stack.setConfig("rollout:webhookUrl", { value: hook.url, secret: true });
     await t.stack.setConfig("rollout:secrets.dockerSshKey", { value: secondHost().privateKey, secret: true });
     // A first install has no service to check or switch: the only time those are allowed.
     await t.setConfig(onSecondHost({ ...sampleConfig(t, "1.0.0"), "rollout:notify": {} }));
@@ -91,6 +97,7 @@ describe("a release to a second Docker host over SSH", () => {
       await t?.stack.destroy({ runProgram: true, onOutput: () => undefined });
     } finally {
       await t?.cleanup();
+      await hook?.close();
       for (const args of [
         ["rm", "-f", `${t?.name}-app`],
         ["volume", "rm", "-f", `${t?.name}-state`],
