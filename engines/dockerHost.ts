@@ -410,8 +410,3 @@ export function dockerCliEnv(
   }
   return env;
 }
-
-/** The host in words, for messages: its URL (never a key). */
-export function describeDockerHost(endpoint: DockerEndpoint | DockerHostConfig): string {
-  return "url" in endpoint ? endpoint.url : endpoint.host;
-}
