@@ -7,6 +7,7 @@ import {
   type ImageBuildResult,
   type ImageBuildSpec,
 } from "../engines/image/build";
+import { dockerProviderSettings, type DockerEndpoint } from "../engines/dockerHost";
 import { RunOnce, runOnceProvider } from "./runOnce";
 import { STEPS, TOKENS } from "./tokens";
 
@@ -68,7 +69,11 @@ export interface ServiceArgs {
   /** Docker restart policy. */
   readonly restart: "no" | "on-failure" | "always" | "unless-stopped";
   /** Named volumes to mount; each is created once (`<containerPrefix>-<name>`) and kept across releases. */
-  readonly volumes: readonly { readonly name: string; readonly containerPath: string; readonly readOnly?: boolean }[];
+  readonly volumes: readonly {
+    readonly name: string;
+    readonly containerPath: string;
+    readonly readOnly?: boolean;
+  }[];
   /** Docker's health check; dependants start once it passes. @default none: started is enough */
   readonly healthcheck?: HealthcheckArgs;
   /** Services (earlier in `services`) that must be started, and healthy if they have a check, first. */
@@ -78,8 +83,11 @@ export interface ServiceArgs {
 }
 
 export interface ContainerReleaseArgs {
-  /** Docker host URL: unix socket, `ssh://user@host` or `tcp://`. */
-  readonly dockerHost: string;
+  /**
+   * The Docker host (engines/dockerHost.ts openDockerHost): unix socket, `ssh://user@host[:port]` or
+   * `tcp://` with TLS; resolves once its SSH files are written.
+   */
+  readonly dockerHost: pulumi.Input<DockerEndpoint>;
   /** Prefix of container names; the stack's app name. */
   readonly containerPrefix: string;
   /** The services, each after the ones it depends on; exactly one is the release's own. */
@@ -133,7 +141,17 @@ export class ContainerRelease extends pulumi.ComponentResource {
 
   constructor(name: string, args: ContainerReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TOKENS.containerRelease, name, {}, opts);
-    const provider = new docker.Provider(`${name}-docker`, { host: args.dockerHost }, { parent: this });
+    const settings = pulumi.output(args.dockerHost).apply(dockerProviderSettings);
+    const provider = new docker.Provider(
+      `${name}-docker`,
+      // An unset value stays unset (undefined), so a local host's provider inputs are as before.
+      {
+        host: settings.host,
+        sshOpts: settings.sshOpts as pulumi.Output<string[]>,
+        certPath: settings.certPath as pulumi.Output<string>,
+      },
+      { parent: this },
+    );
 
     const imageOf = (service: ServiceArgs): pulumi.Output<string> => {
       const base = service.own ? name : `${name}-${service.name}`;

@@ -125,6 +125,7 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
   });
   if (config.maintenance) refer(config.maintenance.tokenSecret, "rollout:maintenance.tokenSecret");
   if (config.notify) refer(config.notify.webhookSecret, "rollout:notify.webhookSecret");
+  if (config.docker.ssh?.keySecret) refer(config.docker.ssh.keySecret, "rollout:docker.ssh.keySecret");
   config.backup?.archives.forEach((archive, i) => {
     if (archive.host?.keySecret)
       refer(archive.host.keySecret, `rollout:backup.archives[${i}].host.keySecret`);

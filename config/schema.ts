@@ -5,6 +5,7 @@ import { COMMAND_POINTS, patternProblem } from "../engines/commands";
 import { JSON_TYPES } from "../engines/checks/match";
 import { WEEKDAYS, windowIssues } from "../engines/gates/maintenanceWindow";
 import { DATABASE_ENGINES } from "../engines/database";
+import { dockerHostProblems } from "../engines/dockerHost";
 import { SSL_MODES, type PgSslMode } from "../engines/postgres";
 
 /** The config namespace (the project name in Pulumi.yaml). */
@@ -415,13 +416,6 @@ const logCheckSchema = z
   })
   .strict();
 
-const dockerSchema = z
-  .object({
-    /** Docker host: `unix:///var/run/docker.sock`, `ssh://user@host`, `tcp://127.0.0.1:2376`. */
-    host: z.string().regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://"),
-  })
-  .strict();
-
 const weekday = z.enum(WEEKDAYS);
 const windowSchema = z
   .object({
@@ -528,6 +522,32 @@ function sshTargetIssues(t: z.output<typeof sshTargetSchema>, ctx: z.RefinementC
     });
   }
 }
+
+const dockerSchema = z
+  .object({
+    /** Docker host: `unix:///var/run/docker.sock`, `ssh://user@host[:port]`, `tcp://host:2376` (with TLS). */
+    host: z.string().regex(/^(unix|ssh|tcp):\/\//, "must start with unix://, ssh:// or tcp://"),
+    /** The login to an `ssh://` host: a key (secret or file) and the host's key, pinned. */
+    ssh: z
+      .object({
+        /** Name of the secret that holds the private key. */
+        keySecret: z.string().min(1).optional(),
+        /** Path of a private key file on the machine that runs the rollout, instead of `keySecret`. */
+        keyFile: z.string().min(1).optional(),
+        /** The host's public key line (`ssh-ed25519 AAAA...`). */
+        hostKey: sshTargetSchema.shape.hostKey,
+        /** A known_hosts file that lists the host, instead of `hostKey`. */
+        knownHostsFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** For a `tcp://` host: a folder with ca.pem, cert.pem and key.pem. */
+    tlsCertPath: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    for (const message of dockerHostProblems(d)) ctx.addIssue({ code: "custom", input: d, message });
+  });
 
 /** Another place each verified backup is copied to, read back and verified there. */
 const backupCopySchema = z.discriminatedUnion(

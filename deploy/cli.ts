@@ -26,6 +26,7 @@ import {
 } from "../config";
 import { runSoak } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
+import { withDockerHost } from "../engines/dockerHost";
 import { inspectImage } from "../engines/image/build";
 import { sendNotification, type NoticeFact, type NotificationEvent } from "../engines/notify";
 import { noticeFacts, type RolloutReport } from "../engines/report";
@@ -348,16 +349,25 @@ export async function rollback(
   const recorded = recordedRelease(deployment, target.release);
   const imageId = recorded?.imageId;
   const dockerHost = targetConfig.docker.host;
+  const keySecret = targetConfig.docker.ssh?.keySecret;
+  const dockerKey = keySecret === undefined ? undefined : secretValue(currentEntries, keySecret);
+  if (keySecret !== undefined && dockerKey === undefined)
+    throw new Refusal(
+      `secret ${CONFIG_NAMESPACE}:${secretKeyOf(keySecret)} is not set; the Docker host ${dockerHost} needs it`,
+    );
   // Every service's image comes back: the app's and each other one's, as the target update ran them.
   const images = [
     { service: APP_SERVICE, image: target.release.image, imageId },
     ...targetConfig.services.map((s) => ({
       service: s.name,
       image: s.image,
-      imageId: recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
+      imageId:
+        recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
     })),
   ];
-  const missing = images.filter((i) => !inspectImage(i.imageId ?? i.image, dockerHost));
+  const missing = await withDockerHost(targetConfig.docker, dockerKey, ROOT, async (endpoint) =>
+    images.filter((i) => !inspectImage(i.imageId ?? i.image, endpoint)),
+  );
   if (missing.length > 0) {
     throw new Refusal(
       missing
@@ -365,7 +375,8 @@ export async function rollback(
           (i) =>
             `image ${i.imageId ? `${i.imageId} (${i.image} when update ${target.version} ran it)` : i.image} of service ${i.service}`,
         )
-        .join(", ") + ` is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
+        .join(", ") +
+        ` is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
     );
   }
   const imageIds = Object.fromEntries(

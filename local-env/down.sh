@@ -13,6 +13,7 @@ need_root "to stop PostgreSQL, MariaDB and dockerd"
 
 rc=0
 # Docker first: containers of the dev stack may hold database connections.
+"$LOCAL_ENV_DIR/dockerhost.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/docker.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/s3.sh" stop || rc=$?
 "$LOCAL_ENV_DIR/sshd.sh" stop || rc=$?

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole local environment: PostgreSQL, MariaDB, the Docker engine,
-# the S3 server for backup copies, a private sshd for hosts reached over SSH, and
-# the offline Node.js base image. Safe to run again at any time (each step is a
+# the S3 server for backup copies, a private sshd for hosts reached over SSH, the
+# offline Node.js base image, and a second Docker host reached over SSH (a network namespace). Safe to run again at any time (each step is a
 # no-op when already done).
 #
 #   local-env/up.sh
@@ -11,6 +11,7 @@
 #   eval "$(local-env/mariadb.sh env)"           # MySQL client variables
 #   eval "$(local-env/s3.sh env)"                # S3 endpoint and keys
 #   eval "$(local-env/sshd.sh env)"              # SSH host, port, user, key, known_hosts
+#   eval "$(local-env/dockerhost.sh env)"        # the second Docker host: ssh:// URL, key, known_hosts
 #   docker build --network host --build-arg BASE_IMAGE=<printed tag> ...
 set -euo pipefail
 
@@ -26,11 +27,14 @@ t0=$(now)
 "$LOCAL_ENV_DIR/s3.sh" start
 "$LOCAL_ENV_DIR/sshd.sh" start
 tag=$("$LOCAL_ENV_DIR/base-image.sh" | tail -n1)
+# After the base image: the second host gets a copy of it.
+"$LOCAL_ENV_DIR/dockerhost.sh" start
 say "ready in $(elapsed_since "$t0")s"
 say "  PostgreSQL: eval \"\$($LOCAL_ENV_DIR/postgres.sh env)\""
 say "  MariaDB:    eval \"\$($LOCAL_ENV_DIR/mariadb.sh env)\""
 say "  S3:         eval \"\$($LOCAL_ENV_DIR/s3.sh env)\""
 say "  SSH:        eval \"\$($LOCAL_ENV_DIR/sshd.sh env)\""
+say "  2nd host:   eval \"\$($LOCAL_ENV_DIR/dockerhost.sh env)\" (Docker over ssh://root@198.18.0.2)"
 say "  Docker:     $DOCKER_SOCK (use --network host)"
 say "  Base image: --build-arg BASE_IMAGE=$tag"
 # Last stdout line: the base image tag, for scripts.

@@ -51,6 +51,7 @@ import { secretNamesIn } from "../engines/checks/request";
 import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
 import type { WebSocketCheckSpec } from "../engines/checks/websocket";
 import type { CommandHost, CommandPoint, CommandSecrets } from "../engines/commands";
+import { openDockerHost, type DockerEndpoint } from "../engines/dockerHost";
 import { hashSources } from "../engines/image/sources";
 import type { Migration } from "../engines/migrations";
 import type { NoticeFact } from "../engines/notify";
@@ -120,6 +121,27 @@ export class Wiring {
   constructor(private readonly ctx: WiringContext) {
     this.version = imageTag(ctx.config.release.image);
     this.rollback = ctx.config.rollback !== undefined;
+  }
+
+  private endpoint: pulumi.Output<DockerEndpoint> | undefined;
+
+  /**
+   * The release's Docker host, opened once per program run: for ssh://, its key and pinned host key
+   * are written to a private folder that lasts the Pulumi operation. No secret in the value.
+   */
+  dockerHost(): pulumi.Output<DockerEndpoint> {
+    if (this.endpoint) return this.endpoint;
+    const { config, stack, projectDir } = this.ctx;
+    const keySecret = config.docker.ssh?.keySecret;
+    const key: pulumi.Output<string | undefined> = keySecret
+      ? this.ctx.secret(keySecret as SecretKey)
+      : pulumi.output(undefined);
+    this.endpoint = pulumi.unsecret(
+      key.apply((privateKey) =>
+        openDockerHost(config.docker, privateKey, `${projectDir}\n${stack}`, projectDir),
+      ),
+    );
+    return this.endpoint;
   }
 
   /** The content hash of each image's build sources, by service name, for the images built here. */
@@ -374,7 +396,10 @@ export class Wiring {
    * `appRole`, which comes from the role resource and so orders role -> containers) and the ones
    * beside it. A rollback runs each image id the target update ran.
    */
-  containerRelease(appRole: pulumi.Output<string>, sourceHashes: Record<string, string>): ContainerReleaseArgs {
+  containerRelease(
+    appRole: pulumi.Output<string>,
+    sourceHashes: Record<string, string>,
+  ): ContainerReleaseArgs {
     const { config, secret, stack, projectDir } = this.ctx;
     const { release, database, app, rollback } = config;
     // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
@@ -408,7 +433,8 @@ export class Wiring {
       image: release.image,
       build: buildArgs(APP_SERVICE, app.build, rollback?.imageId, this.version),
       ...(app.build || !rollback?.imageId ? {} : { expectImageId: rollback.imageId }),
-      env: { ...app.env, PORT: String(app.port), HOST: "127.0.0.1" },
+      // HOST: where the service listens; a remote Docker host's service must be reachable from here.
+      env: { ...app.env, PORT: String(app.port), HOST: app.env.HOST ?? "127.0.0.1" },
       secretEnv: { DATABASE_URL: databaseUrl, ...secretEnvOf(app.secretEnv) },
       restart: app.restart,
       volumes: app.stateVolume ? [{ name: "state", containerPath: app.stateVolume.containerPath }] : [],
@@ -440,7 +466,7 @@ export class Wiring {
       }),
     );
     return {
-      dockerHost: config.docker.host,
+      dockerHost: this.dockerHost(),
       containerPrefix: app.name,
       labels: { "rollout.release": release.id, "rollout.stack": stack },
       services: startOrder(config).map((name) => (name === APP_SERVICE ? own : others.get(name)!)),
@@ -667,14 +693,14 @@ export class Wiring {
       ...config.services.filter((s) => s.healthcheck).map((s) => s.name),
     ];
     const order = startOrder(config);
-    const spec = containers.containerIds.apply(
-      (ids): ServicesCheckSpec => ({
-        dockerHost: config.docker.host,
+    const spec = pulumi
+      .all([containers.containerIds, this.dockerHost()])
+      .apply(([ids, dockerHost]): ServicesCheckSpec => ({
+        dockerHost,
         containers: order.map((name) => ({ name, id: ids[name] })),
         healthChecked,
         kept: config.services.filter((s) => s.keep).map((s) => s.name),
-      }),
-    );
+      }));
     return { spec, triggers };
   }
 
@@ -688,7 +714,7 @@ export class Wiring {
     since: pulumi.Output<string>,
     triggers: Triggers,
   ): LogCheckArgs | undefined {
-    const { logCheck, docker, app } = this.ctx.config;
+    const { logCheck, app } = this.ctx.config;
     if (!logCheck) return undefined;
     const hidden = this.secretValues([
       ...new Set([
@@ -698,10 +724,10 @@ export class Wiring {
       ]),
     ]);
     const spec = pulumi
-      .all([containers.containerIds, since, hidden])
-      .apply(([ids, from, secrets]): LogCheckSpec => ({
+      .all([containers.containerIds, since, hidden, this.dockerHost()])
+      .apply(([ids, from, secrets, dockerHost]): LogCheckSpec => ({
         name: "logs",
-        dockerHost: docker.host,
+        dockerHost,
         containers: ids,
         since: from,
         forbid: logCheck.forbid,

@@ -26,7 +26,8 @@ ensure_toolchain() {
   command -v pulumi >/dev/null || die "pulumi is not on PATH after toolchain/build.sh"
 }
 
-# Local PostgreSQL, Docker engine, S3 server, SSH host and the offline base image.
+# Local PostgreSQL, Docker engine, S3 server, SSH host, the offline base image and the second
+# Docker host (over SSH).
 ensure_local_env() {
   step "local PostgreSQL, MariaDB, Docker engine, S3 server and SSH host"
   ROLLOUT_BASE_IMAGE=$(bash local-env/up.sh | tail -n 1)
@@ -35,6 +36,7 @@ ensure_local_env() {
   eval "$(bash local-env/mariadb.sh env)"
   eval "$(bash local-env/s3.sh env)"
   eval "$(bash local-env/sshd.sh env)"
+  eval "$(bash local-env/dockerhost.sh env)"
 }
 
 # Debian's Chromium, for the report page tests (tests/integration/reportPage.test.ts): installed with

@@ -3,13 +3,14 @@
 // docker CLI (`docker logs --since`) on the release's Docker host. No Pulumi inside; serialized by
 // value into a dynamic provider, so only Node modules and plain functions.
 import { spawn } from "node:child_process";
+import { dockerCliEnv, type DockerEndpoint } from "../dockerHost";
 import { quiet, type Progress } from "../progress";
 import { hide, secretForms } from "./request";
 
 export interface LogCheckSpec {
   readonly name: string;
-  /** DOCKER_HOST for the CLI: unix socket, ssh:// or tcp://. */
-  readonly dockerHost: string;
+  /** The Docker host the containers run on (engines/dockerHost.ts). */
+  readonly dockerHost: DockerEndpoint;
   /** Container ids (or names) by service name. */
   readonly containers: Record<string, string>;
   /** ISO time the release started; earlier lines are not judged. */
@@ -38,10 +39,14 @@ export interface LogCheckResult {
 }
 
 /** One container's log lines (stdout and stderr) since `since`; throws naming the container. */
-export function containerLogs(dockerHost: string, container: string, since: string): Promise<string[]> {
+export function containerLogs(
+  dockerHost: DockerEndpoint,
+  container: string,
+  since: string,
+): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn("docker", ["logs", "--since", since, container], {
-      env: { ...process.env, DOCKER_HOST: dockerHost },
+      env: dockerCliEnv(dockerHost),
       stdio: ["ignore", "pipe", "pipe"],
     });
     const chunks: Buffer[] = [];

@@ -4,11 +4,12 @@
 // Read with `docker inspect`. No Pulumi inside; serialized by value into a dynamic provider, so
 // only Node modules and plain functions.
 import { execFile } from "node:child_process";
+import { dockerCliEnv, type DockerEndpoint } from "../dockerHost";
 import { quiet, type Progress } from "../progress";
 
 export interface ServicesCheckSpec {
-  /** DOCKER_HOST for the CLI: unix socket, ssh:// or tcp://. */
-  readonly dockerHost: string;
+  /** The Docker host the containers run on (engines/dockerHost.ts). */
+  readonly dockerHost: DockerEndpoint;
   /** Each service's container id, in start order (a list: state does not keep an object's key order). */
   readonly containers: readonly { readonly name: string; readonly id: string }[];
   /** The services that have a health check and must be `healthy`. */
@@ -47,12 +48,12 @@ interface Inspected {
 }
 
 /** `docker inspect` of the containers, in the order given; throws naming what could not be read. */
-export function inspectContainers(dockerHost: string, ids: readonly string[]): Promise<Inspected[]> {
+export function inspectContainers(dockerHost: DockerEndpoint, ids: readonly string[]): Promise<Inspected[]> {
   return new Promise((resolve, reject) => {
     execFile(
       "docker",
       ["inspect", ...ids],
-      { env: { ...process.env, DOCKER_HOST: dockerHost }, maxBuffer: 64 * 1024 * 1024 },
+      { env: dockerCliEnv(dockerHost), maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) {
           reject(new Error(`docker inspect failed: ${(stderr || err.message).trim().slice(0, 300)}`));
@@ -98,7 +99,7 @@ export async function runServicesCheck(
   const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
   if (problems.length > 0) {
     throw new Error(
-      `services check failed: ${problems.join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost}), then fix forward or roll back.`,
+      `services check failed: ${problems.join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
     );
   }
   progress(`services: ${services.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);

@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
 import readline from "node:readline";
+import { dockerCliEnv, type DockerEndpoint } from "../dockerHost";
 import { quiet, type Progress } from "../progress";
 
 export interface ImageBuildSpec {
@@ -17,8 +18,8 @@ export interface ImageBuildSpec {
   readonly prepareCommand?: string;
   /** Content hash of the sources; stored as a label so an identical image is reused, not rebuilt. */
   readonly sourceHash: string;
-  /** DOCKER_HOST for the CLI: unix socket, ssh:// or tcp://. */
-  readonly dockerHost: string;
+  /** The Docker host the image is built on (engines/dockerHost.ts). */
+  readonly dockerHost: DockerEndpoint;
 }
 
 export interface ImageBuildResult {
@@ -41,8 +42,8 @@ export interface ImageBuildPolicy {
 const LABEL = "rollout.build-hash";
 
 /** The docker CLI's environment: the target host and the classic builder (no buildx plugin needed). */
-function dockerEnv(host: string): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: "0" };
+function dockerEnv(host: DockerEndpoint): NodeJS.ProcessEnv {
+  return { ...dockerCliEnv(host), DOCKER_BUILDKIT: "0" };
 }
 
 /** Runs a command, passing each line it prints to `progress`; fails with its last lines. */
@@ -103,7 +104,10 @@ function buildDifference(held: string, wanted: string): string {
 }
 
 /** Id and build label of the image the tag points at, or undefined when there is none. */
-export function inspectImage(tag: string, dockerHost: string): { id: string; hash: string } | undefined {
+export function inspectImage(
+  tag: string,
+  dockerHost: DockerEndpoint,
+): { id: string; hash: string } | undefined {
   const result = spawnSync(
     "docker",
     ["image", "inspect", "--format", `{{.Id}} {{index .Config.Labels "${LABEL}"}}`, tag],
@@ -133,7 +137,7 @@ export async function buildImage(
     if (!inspectImage(policy.expectImageId, spec.dockerHost)) {
       throw new Error(
         `image ${policy.expectImageId}, recorded for ${spec.tag} when it ran, is no longer on the Docker host ` +
-          `(${spec.dockerHost}); load it there again (docker load) or roll back to another update`,
+          `(${spec.dockerHost.url}); load it there again (docker load) or roll back to another update`,
       );
     }
     return { imageId: policy.expectImageId, outcome: "recorded", durationMs: Date.now() - started };

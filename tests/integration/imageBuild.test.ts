@@ -10,7 +10,7 @@ import { buildImage, inspectImage, type ImageBuildSpec } from "../../engines/ima
 import { hashSources } from "../../engines/image/sources";
 import { docker } from "../support/stack";
 
-const DOCKER_HOST = "unix:///var/run/docker.sock";
+const DOCKER_HOST = { url: "unix:///var/run/docker.sock" };
 
 describe("image builds on the real engine", () => {
   const repo = `rollout-itest-build-${randomBytes(3).toString("hex")}`;

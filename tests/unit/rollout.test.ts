@@ -125,7 +125,7 @@ describe("Rollout with the minimal config", () => {
     assert.equal(spec.context, `${ROOT}/sample-app`);
     assert.equal(spec.dockerfile, "Dockerfile");
     assert.equal(spec.prepareCommand, "node build.mjs");
-    assert.equal(spec.dockerHost, "unix:///var/run/docker.sock");
+    assert.deepEqual(spec.dockerHost, { url: "unix:///var/run/docker.sock" });
     assert.deepEqual(spec.buildArgs, { BASE_IMAGE: "rollout/node-base:local", APP_VERSION: "1.0.0" });
     // The content hash of the sources decides when the image is rebuilt.
     assert.match(spec.sourceHash as string, /^[0-9a-f]{64}$/);
@@ -1041,5 +1041,36 @@ describe("Rollout with named secrets in checks and a log check", () => {
       "the log check holds the service's secrets, to keep them out of its messages",
     );
     assert.deepEqual((logs.value as { forbid: string[] }).forbid, ["ERROR|FATAL"]);
+  });
+});
+
+describe("Rollout on a Docker host over SSH", () => {
+  it("gives the provider, the image build and the log check the host's files, never the key", async () => {
+    const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPtGzcaO6PjkloAtRoxulsRnDVPA6M3+B5PL8KApTjVp";
+    const raw = minimalRawConfig({
+      docker: { host: "ssh://deploy@198.18.0.2", ssh: { keySecret: "sshPrivateKey", hostKey } },
+      logCheck: {},
+    });
+    const rollout = newRollout("dh", raw);
+    await valueOf(rollout.report);
+    const build = secretInput(byName(registrations, "dh-release-image").inputs.spec);
+    assert.equal(build.secret, false, "the build spec holds no secret, so its diff stays readable");
+    const host = (build.value as { dockerHost: { url: string; sshFolder: string } }).dockerHost;
+    assert.equal(host.url, "ssh://deploy@198.18.0.2");
+    assert.match(host.sshFolder, /\/rollout-docker-[0-9a-f]{16}$/);
+    const logs = secretInput(byName(registrations, "dh-logcheck-logs-run").inputs.spec);
+    assert.deepEqual((logs.value as { dockerHost: unknown }).dockerHost, host);
+    const provider = registrations.find(
+      (r) => r.type === "pulumi:providers:docker" && r.name === "dh-release-docker",
+    );
+    assert.ok(provider, "the release's docker provider is registered");
+    assert.equal(provider.inputs.host, "ssh://deploy@198.18.0.2");
+    // Provider inputs travel as strings: the list is JSON.
+    const sshOpts = JSON.parse(provider.inputs.sshOpts as string) as string[];
+    assert.ok(sshOpts.includes("StrictHostKeyChecking=yes"));
+    assert.ok(sshOpts.includes(`UserKnownHostsFile=${host.sshFolder}/known_hosts`));
+    for (const r of registrations.filter((r) => r.name.startsWith("dh-"))) {
+      assert.ok(!JSON.stringify(r.inputs).includes("ssh-key-body"), `${r.type} ${r.name} holds no key`);
+    }
   });
 });
