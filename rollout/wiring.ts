@@ -374,7 +374,10 @@ export class Wiring {
    * `appRole`, which comes from the role resource and so orders role -> containers) and the ones
    * beside it. A rollback runs each image id the target update ran.
    */
-  containerRelease(appRole: pulumi.Output<string>, sourceHashes: Record<string, string>): ContainerReleaseArgs {
+  containerRelease(
+    appRole: pulumi.Output<string>,
+    sourceHashes: Record<string, string>,
+  ): ContainerReleaseArgs {
     const { config, secret, stack, projectDir } = this.ctx;
     const { release, database, app, rollback } = config;
     // User and password are percent-encoded: a password may hold `@`, `:`, `/`, `%` or `#`.
@@ -667,14 +670,17 @@ export class Wiring {
       ...config.services.filter((s) => s.healthcheck).map((s) => s.name),
     ];
     const order = startOrder(config);
-    const spec = containers.containerIds.apply(
-      (ids): ServicesCheckSpec => ({
-        dockerHost: config.docker.host,
-        containers: order.map((name) => ({ name, id: ids[name] })),
-        healthChecked,
-        kept: config.services.filter((s) => s.keep).map((s) => s.name),
-      }),
-    );
+    const spec = containers.containerIds.apply((ids): ServicesCheckSpec => ({
+      dockerHost: config.docker.host,
+      containers: order.map((name) => ({ name, id: ids[name] })),
+      healthChecked,
+      kept: config.services.filter((s) => s.keep).map((s) => s.name),
+      // As long as the slowest health check may take to pass at a start.
+      timeoutSeconds: Math.max(
+        10,
+        ...[config.app, ...config.services].map((s) => s.healthcheck?.waitSeconds ?? 0),
+      ),
+    }));
     return { spec, triggers };
   }
 
