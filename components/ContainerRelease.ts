@@ -68,7 +68,11 @@ export interface ServiceArgs {
   /** Docker restart policy. */
   readonly restart: "no" | "on-failure" | "always" | "unless-stopped";
   /** Named volumes to mount; each is created once (`<containerPrefix>-<name>`) and kept across releases. */
-  readonly volumes: readonly { readonly name: string; readonly containerPath: string; readonly readOnly?: boolean }[];
+  readonly volumes: readonly {
+    readonly name: string;
+    readonly containerPath: string;
+    readonly readOnly?: boolean;
+  }[];
   /** Docker's health check; dependants start once it passes. @default none: started is enough */
   readonly healthcheck?: HealthcheckArgs;
   /** Services (earlier in `services`) that must be started, and healthy if they have a check, first. */

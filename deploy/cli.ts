@@ -354,7 +354,8 @@ export async function rollback(
     ...targetConfig.services.map((s) => ({
       service: s.name,
       image: s.image,
-      imageId: recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
+      imageId:
+        recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
     })),
   ];
   const missing = images.filter((i) => !inspectImage(i.imageId ?? i.image, dockerHost));
@@ -365,7 +366,8 @@ export async function rollback(
           (i) =>
             `image ${i.imageId ? `${i.imageId} (${i.image} when update ${target.version} ran it)` : i.image} of service ${i.service}`,
         )
-        .join(", ") + ` is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
+        .join(", ") +
+        ` is not on the Docker host (${dockerHost}); load it there first, then run the rollback again`,
     );
   }
   const imageIds = Object.fromEntries(
