@@ -88,7 +88,6 @@ export function recordedRelease(
   return ledger.find((f) => f.release === release.id && f.image === release.image);
 }
 
-
 /**
  * What an update had done when it failed: the runs that state records as finished at or after
  * `since` (its start). A step that failed records nothing new, so this is what passed.

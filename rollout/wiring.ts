@@ -700,6 +700,11 @@ export class Wiring {
         containers: order.map((name) => ({ name, id: ids[name] })),
         healthChecked,
         kept: config.services.filter((s) => s.keep).map((s) => s.name),
+        // As long as the slowest health check may take to pass at a start.
+        timeoutSeconds: Math.max(
+          10,
+          ...[config.app, ...config.services].map((s) => s.healthcheck?.waitSeconds ?? 0),
+        ),
       }));
     return { spec, triggers };
   }

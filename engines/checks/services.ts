@@ -16,6 +16,8 @@ export interface ServicesCheckSpec {
   readonly healthChecked: readonly string[];
   /** The long-lived services, kept across releases. */
   readonly kept: readonly string[];
+  /** How long a service may be starting, restarting or unhealthy before the check fails. */
+  readonly timeoutSeconds: number;
 }
 
 /** One service as Docker sees it. */
@@ -65,25 +67,61 @@ export function inspectContainers(dockerHost: DockerEndpoint, ids: readonly stri
   });
 }
 
-/** Why a service's state fails the release, or undefined when it is fine. */
-export function stateProblem(state: ServiceState, healthChecked: boolean): string | undefined {
-  if (state.status !== "running") return `service ${state.name} is ${state.status}, not running`;
+/**
+ * Why a service's state fails the release, or undefined when it is fine; `final` when waiting
+ * cannot help (the container exited or is gone), so the check fails at once.
+ */
+export function stateProblem(
+  state: ServiceState,
+  healthChecked: boolean,
+): { problem: string; final: boolean } | undefined {
+  if (state.status !== "running")
+    return {
+      problem: `service ${state.name} is ${state.status}, not running`,
+      final: state.status !== "restarting",
+    };
   if (healthChecked && state.health !== "healthy")
-    return `service ${state.name} is ${state.health ?? "without a health status"}, not healthy`;
+    return {
+      problem: `service ${state.name} is ${state.health ?? "without a health status"}, not healthy`,
+      final: false,
+    };
   return undefined;
 }
 
-/** Inspects every service once; throws naming each one that is not running (or not healthy). */
+/**
+ * Inspects every service until each runs (and each health-checked one is healthy), for up to the
+ * spec's timeout; throws naming each one that is not, at once for one that exited.
+ */
 export async function runServicesCheck(
   spec: ServicesCheckSpec,
   progress: Progress = quiet,
 ): Promise<ServicesCheckResult> {
   const started = performance.now();
+  const deadline = started + spec.timeoutSeconds * 1000;
+  for (;;) {
+    const services = await inspectServices(spec);
+    const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
+    if (problems.length === 0) {
+      progress(`services: ${services.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
+      return { passed: true, services, elapsedMs: Math.round(performance.now() - started) };
+    }
+    if (problems.some((p) => p.final) || performance.now() + 1000 > deadline) {
+      throw new Error(
+        `services check failed after ${((performance.now() - started) / 1000).toFixed(1)} s: ${problems.map((p) => p.problem).join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
+      );
+    }
+    progress(`services: waiting for ${problems.map((p) => p.problem).join("; ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** Every service's state as Docker reports it now. */
+async function inspectServices(spec: ServicesCheckSpec): Promise<ServiceState[]> {
   const inspected = await inspectContainers(
     spec.dockerHost,
     spec.containers.map((c) => c.id),
   );
-  const services = spec.containers.map(({ name, id: container }, i): ServiceState => {
+  return spec.containers.map(({ name, id: container }, i): ServiceState => {
     const c = inspected[i];
     return {
       name,
@@ -96,12 +134,4 @@ export async function runServicesCheck(
       kept: spec.kept.includes(name),
     };
   });
-  const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
-  if (problems.length > 0) {
-    throw new Error(
-      `services check failed: ${problems.join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
-    );
-  }
-  progress(`services: ${services.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
-  return { passed: true, services, elapsedMs: Math.round(performance.now() - started) };
 }

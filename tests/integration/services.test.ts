@@ -56,8 +56,9 @@ describe("several services in one release", () => {
         dependsOn: ["store"],
         healthcheck: {
           command: probe(`http://127.0.0.1:${t.appPort}/health`),
-          intervalSeconds: 1,
-          waitSeconds: 60,
+          // A node process per probe is slow on a busy machine: room enough not to flap.
+          timeoutSeconds: 20,
+          waitSeconds: 90,
         },
       },
       "rollout:services": [
@@ -77,9 +78,8 @@ describe("several services in one release", () => {
           secretEnv: { STORE_TOKEN: "storeToken" },
           healthcheck: {
             command: probe(`http://127.0.0.1:${storePort}/ready`),
-            intervalSeconds: 1,
-            retries: 2,
-            waitSeconds: 20,
+            timeoutSeconds: 20,
+            waitSeconds: 25,
           },
         },
       ],
@@ -167,6 +167,7 @@ describe("several services in one release", () => {
   });
 
   it("starts store, app and edge in dependency order, each only once what it needs is healthy", async () => {
+    await approved(t, release("1.1.0", "1.0.1"));
     const started = new Date();
     await up("release 1.1.0 with edge 1.0.1");
     const all = engineEvents(started, new Date());

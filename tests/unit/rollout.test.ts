@@ -345,6 +345,8 @@ describe("Rollout with services beside the app", () => {
     );
     assert.deepEqual(spec.healthChecked, ["app", "redis"]);
     assert.deepEqual(spec.kept, ["redis"]);
+    // As long as the slowest health check may take: redis waits 30 s, the app 120 s by default.
+    assert.equal(spec.timeoutSeconds, 120);
   });
 
   it("records each service's image for the way back, and reports every service with its state", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig, startOrder } from "../../config";
+import { stateProblem, type ServiceState } from "../../engines/checks/services";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const SECRETS = { databasePassword: true, appDatabasePassword: true, "redis-password": true };
@@ -119,5 +120,35 @@ describe("rollout:services", () => {
       problems.join("\n"),
       /cache-password.*rollout:services\[0\]\.secretEnv\.REDIS_PASSWORD refers to it/,
     );
+  });
+});
+
+describe("the services check's verdict", () => {
+  const state = (status: string, health: string | null): ServiceState => ({
+    name: "redis",
+    container: "c1",
+    status,
+    health,
+    startedAt: "2026-12-01T20:00:00Z",
+    restarts: 0,
+    imageId: "sha256:" + "a".repeat(64),
+    kept: true,
+  });
+
+  it("passes a running service, and a health-checked one only when healthy", () => {
+    assert.equal(stateProblem(state("running", null), false), undefined);
+    assert.equal(stateProblem(state("running", "healthy"), true), undefined);
+    assert.deepEqual(stateProblem(state("running", "starting"), true), {
+      problem: "service redis is starting, not healthy",
+      final: false,
+    });
+  });
+
+  it("fails at once for a container that exited, and waits for one that is restarting", () => {
+    assert.deepEqual(stateProblem(state("exited", null), false), {
+      problem: "service redis is exited, not running",
+      final: true,
+    });
+    assert.equal(stateProblem(state("restarting", null), false)?.final, false);
   });
 });

@@ -1,7 +1,8 @@
+/* global fetch */
 // ROLE=store: answers /ready with 200 once READY_AFTER_MS have passed since start (503 before).
 // ROLE=edge: answers / with what UPSTREAM's /health says, as a proxy in front of the app would.
 // Every role logs its start and, with STORE_TOKEN set, that it has one (never the value).
-const http = require("node:http");
+import http from "node:http";
 
 const role = process.env.ROLE ?? "store";
 const port = Number(process.env.PORT);
