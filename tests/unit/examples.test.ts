@@ -3,8 +3,10 @@
 // required), their stack file must be valid config, and it must say what its runbook says.
 import yaml from "js-yaml";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import os from "node:os";
 import { describe, it } from "node:test";
 import { CONFIG_NAMESPACE, loadConfig, probeUrls, watchThresholds } from "../../config";
 import { ROOT } from "../support/fixtures";
@@ -76,5 +78,25 @@ describe("examples/terp", () => {
     assert.equal(terp.app.build?.baseImage, "rollout/node-base:20.20.2");
     assert.ok(fs.existsSync(path.join(dir, "app", "Dockerfile")));
     assert.ok(fs.existsSync(path.join(dir, terp.migrations!.dir, "0001_create_terp.up.sql")));
+  });
+});
+
+describe("--cwd of the deploy commands", () => {
+  it("refuses a folder without a Pulumi.yaml, naming it and the fix, before opening any stack", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-no-project-"));
+    try {
+      const run = spawnSync(
+        process.execPath,
+        ["--import", "tsx", path.join(ROOT, "deploy", "cli.ts"), "history", "--stack", "terp", "--cwd", dir],
+        { cwd: ROOT, encoding: "utf8", env: { ...process.env, INIT_CWD: ROOT } },
+      );
+      assert.equal(run.status, 2, run.stderr);
+      assert.equal(
+        run.stderr.trim(),
+        `error: --cwd ${dir}: ${dir} holds no Pulumi.yaml; name the project folder, e.g. --cwd examples/terp`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
