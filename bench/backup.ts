@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { takePostgresBackup } from "../engines/backup";
 import { query, targetDatabase } from "../tests/support/stack";
-import { alternate, log, ROOT, run, type Figure } from "./lib";
+import { alternate, log, ROOT, run, sizes, type Figure } from "./lib";
 
 /** The bench-only database the backup figure dumps; generated once, reused while it is big enough. */
 export const BACKUP_DATABASE = "bench_backup_1gb";
@@ -56,6 +56,7 @@ export async function backup1gb(runs: number): Promise<Figure[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-bench-backup-"));
   const db = targetDatabase();
   let dumpBytes = 0;
+  let plainBytes = 0;
   let n = 0;
   try {
     const product = async () => {
@@ -84,6 +85,7 @@ export async function backup1gb(runs: number): Promise<Figure[]> {
       const file = path.join(dir, "plain.dump");
       const ms = (await run("bash", [path.join(ROOT, "bench", "plain", "backup.sh"), BACKUP_DATABASE, file]))
         .ms;
+      plainBytes = fs.statSync(file).size;
       fs.rmSync(file, { force: true });
       fs.rmSync(`${file}.sha256`, { force: true });
       return ms;
@@ -97,7 +99,9 @@ export async function backup1gb(runs: number): Promise<Figure[]> {
         floor: "`bench/plain/backup.sh`: `pg_dump -Fc` + `sha256sum` + `pg_restore --list`",
         ...figure,
         target: 1.1,
-        notes: [`database ${BACKUP_DATABASE}: ${gb(bytes)} (pg_database_size); its dump ${gb(dumpBytes)}`],
+        notes: [
+          `database ${BACKUP_DATABASE}: ${gb(bytes)} (pg_database_size); the product's dump ${sizes(dumpBytes, plainBytes, "pg_dump -Fc")}`,
+        ],
       },
     ];
   } finally {

@@ -75,6 +75,13 @@ export async function alternate(
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
+/** A dump's size beside the plain tool's dump of the same data, and their ratio. */
+export function sizes(productBytes: number, plainBytes: number, tool: string): string {
+  const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB (${b} bytes)`;
+  const ratio = plainBytes > 0 ? (productBytes / plainBytes).toFixed(3) : "n/a";
+  return `${gib(productBytes)}, plain \`${tool}\` ${gib(plainBytes)}, ratio ${ratio}`;
+}
+
 export function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }

@@ -19,7 +19,7 @@ export interface Cli {
  * output so far as it grows.
  */
 export function cli(
-  t: TestStack,
+  t: Pick<TestStack, "name" | "backendUrl">,
   args: string[],
   onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
 ): Promise<Cli> {
@@ -33,7 +33,7 @@ export function migrationsCli(t: TestStack, args: string[]): Promise<Cli> {
 
 function command(
   script: string,
-  t: TestStack,
+  t: Pick<TestStack, "name" | "backendUrl">,
   args: string[],
   onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
 ): Promise<Cli> {

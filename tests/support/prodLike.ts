@@ -48,7 +48,10 @@ export function prodLike(
 }
 
 /** Sets the config and its approvals, which name the digest the preview prints, as a reviewer does. */
-export async function approved<C extends Record<string, unknown>>(t: TestStack, config: C): Promise<C> {
+export async function approved<C extends Record<string, unknown>>(
+  t: Pick<TestStack, "stack" | "setConfig">,
+  config: C,
+): Promise<C> {
   await t.setConfig(config);
   const preview = await t.stack.preview();
   const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];

@@ -1,0 +1,5 @@
+DROP TABLE inventory_batches;
+DROP TABLE orders;
+DROP TABLE clients;
+DROP TABLE sessions;
+DROP TABLE users;
