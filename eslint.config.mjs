@@ -8,6 +8,9 @@ export default tseslint.config(
       ".local/",
       ".pulumi-state/",
       "sample-app/dist/",
+      "examples/*/app/dist/",
+      "examples/*/.pulumi-state/",
+      "examples/*/reports/",
       "bin/",
       "reports/",
       "test-output/",
@@ -23,7 +26,7 @@ export default tseslint.config(
   },
   {
     // main.js, the entry point Pulumi runs, is CommonJS for Node itself.
-    files: ["main.js"],
+    files: ["main.js", "examples/*/main.js"],
     languageOptions: {
       sourceType: "commonjs",
       globals: { require: "readonly", module: "writable", __dirname: "readonly" },

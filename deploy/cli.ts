@@ -1,8 +1,8 @@
 // The operator's commands over the Automation API (`npm run <command> -- --help` for each):
 //
-//   npm run history  -- [--stack dev]
-//   npm run rollback -- [--stack dev] [--to N] [--reason TEXT] [--restore-backup] [--yes]
-//   npm run deploy   -- [--stack dev] [--yes] [--auto-rollback] [--watch 4h] [--watch-window 60s]
+//   npm run history  -- [--stack dev] [--cwd DIR]
+//   npm run rollback -- [--stack dev] [--cwd DIR] [--to N] [--reason TEXT] [--restore-backup] [--yes]
+//   npm run deploy   -- [--stack dev] [--cwd DIR] [--yes] [--auto-rollback] [--watch 4h] [--watch-window 60s]
 //
 // Rollback re-applies the whole config of an earlier successful update from the stack history,
 // marked as a rollback: the schema goes down with the down SQL kept in state, the image id that
@@ -11,6 +11,7 @@
 // Exit codes: 0 done; 1 failed; 2 refused, nothing changed; 3 rolled back (the release asked for
 // is not live; the one before it is).
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline/promises";
 import {
@@ -69,14 +70,34 @@ interface Options {
   yes: boolean;
 }
 
+/**
+ * The project folder of `--cwd` (as `pulumi -C`): the repository's own by default, or another
+ * folder holding a Pulumi.yaml that runs this program, such as an example under examples/. A
+ * relative one is taken from where the command was started (npm runs scripts at the repository's
+ * root and names the starting folder in INIT_CWD).
+ */
+export function projectFolder(cwd: string | undefined): string {
+  if (cwd === undefined) return ROOT;
+  const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), cwd);
+  if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+    throw new Refusal(
+      `--cwd ${cwd}: ${dir} holds no Pulumi.yaml; give the folder of a project, e.g. --cwd examples/dj-system`,
+    );
+  }
+  return dir;
+}
+
+/** The folder a stack's relative paths (backups, copies, key files) resolve against, as the program's do. */
+const projectDirOf = (stack: Stack) => stack.workspace.workDir;
+
 /** The stack as the commands open it (the dev stack with its fixed backend and passphrase). */
-export async function openStack(stackName: string): Promise<Stack> {
+export async function openStack(stackName: string, workDir = ROOT): Promise<Stack> {
   // The dev stack's backend and passphrase are fixed and documented; other stacks bring their own.
-  if (stackName === "dev" && !process.env.PULUMI_BACKEND_URL) {
+  if (stackName === "dev" && workDir === ROOT && !process.env.PULUMI_BACKEND_URL) {
     process.env.PULUMI_BACKEND_URL = `file://${ROOT}/.pulumi-state`;
     process.env.PULUMI_CONFIG_PASSPHRASE ??= "rollout-dev";
   }
-  return LocalWorkspace.selectStack({ stackName, workDir: ROOT });
+  return LocalWorkspace.selectStack({ stackName, workDir });
 }
 
 async function notify(
@@ -203,7 +224,7 @@ function secretValue(entries: ConfigEntries, name: string): string | undefined {
 }
 
 /** The places a stack copies its backups to, with the S3 keys and SSH keys from its secret config. */
-export function copyTargets(config: RolloutConfig, entries: ConfigEntries): CopyTarget[] {
+export function copyTargets(config: RolloutConfig, entries: ConfigEntries, projectDir = ROOT): CopyTarget[] {
   const secret = (name: string) => {
     const value = secretValue(entries, name);
     if (value === undefined)
@@ -213,9 +234,9 @@ export function copyTargets(config: RolloutConfig, entries: ConfigEntries): Copy
   return (config.backup?.copies ?? []).map((copy): CopyTarget => {
     switch (copy.kind) {
       case "dir":
-        return { kind: "dir", path: path.resolve(ROOT, copy.path), keep: copy.keep };
+        return { kind: "dir", path: path.resolve(projectDir, copy.path), keep: copy.keep };
       case "ssh":
-        return { kind: "ssh", ...sshTargetOf(copy, entries), path: copy.path, keep: copy.keep };
+        return { kind: "ssh", ...sshTargetOf(copy, entries, projectDir), path: copy.path, keep: copy.keep };
       case "s3":
         return {
           kind: "s3",
@@ -232,7 +253,7 @@ export function copyTargets(config: RolloutConfig, entries: ConfigEntries): Copy
 }
 
 /** An SSH host from config, with its key from the stack's secret config. */
-function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries): SshTarget {
+function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries, projectDir: string): SshTarget {
   const key = target.keySecret && secretValue(entries, target.keySecret);
   if (target.keySecret && key === undefined)
     throw new Refusal(
@@ -242,9 +263,9 @@ function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries): SshTarget
     host: target.host,
     port: target.port,
     ...(key ? { privateKey: key } : {}),
-    ...(target.keyFile ? { keyFile: path.resolve(ROOT, target.keyFile) } : {}),
+    ...(target.keyFile ? { keyFile: path.resolve(projectDir, target.keyFile) } : {}),
     ...(target.hostKey ? { hostKey: target.hostKey } : {}),
-    ...(target.knownHostsFile ? { knownHostsFile: path.resolve(ROOT, target.knownHostsFile) } : {}),
+    ...(target.knownHostsFile ? { knownHostsFile: path.resolve(projectDir, target.knownHostsFile) } : {}),
   };
 }
 
@@ -255,12 +276,13 @@ function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries): SshTarget
 async function archivesToRestore(
   config: RolloutConfig,
   entries: ConfigEntries,
+  projectDir: string,
   stackName: string,
   undoes: string,
   recorded: ReturnType<typeof currentBackup>,
 ): Promise<{ name: string; path: string; sha256: string; says: string }[]> {
   const backup = config.backup!;
-  const backupDir = path.resolve(ROOT, backup.dir);
+  const backupDir = path.resolve(projectDir, backup.dir);
   const found: { name: string; path: string; sha256: string; says: string }[] = [];
   for (const archive of backup.archives) {
     let file = newestArchiveOf(backupDir, archive.name, stackName, undoes);
@@ -271,7 +293,7 @@ async function archivesToRestore(
           ? recorded.archives.find((a) => a.name === archive.name)?.sha256
           : undefined;
       const { fetched, problems } = await fetchCopy({
-        targets: copyTargets(config, entries),
+        targets: copyTargets(config, entries, projectDir),
         stack: stackName,
         release: undoes,
         group: `archives/${archive.name}`,
@@ -292,7 +314,7 @@ async function archivesToRestore(
     const spec: ArchiveSpec = {
       name: archive.name,
       path: archive.path,
-      ...(archive.host ? { host: sshTargetOf(archive.host, entries) } : {}),
+      ...(archive.host ? { host: sshTargetOf(archive.host, entries, projectDir) } : {}),
       excludes: archive.excludes,
     };
     const inArchive = await listArchive(file.path);
@@ -364,7 +386,7 @@ export async function rollback(
   if (opts.restoreBackup) {
     if (!targetConfig.backup)
       throw new Refusal("the stack takes no backups; --restore-backup has nothing to restore");
-    const backupDir = path.resolve(ROOT, targetConfig.backup.dir);
+    const backupDir = path.resolve(projectDirOf(stack), targetConfig.backup.dir);
     let found = newestBackupOf(backupDir, stack.name, undoes);
     if (!found && targetConfig.backup.copies.length > 0) {
       // The local file is gone: fetch a copy, verified against the SHA-256 state recorded when the
@@ -372,7 +394,7 @@ export async function rollback(
       say(`no local backup of release ${undoes} in ${targetConfig.backup.dir}; fetching it from a copy`);
       const recorded = currentBackup(deployment);
       const { fetched, problems } = await fetchCopy({
-        targets: copyTargets(targetConfig, secretsNow),
+        targets: copyTargets(targetConfig, secretsNow, projectDirOf(stack)),
         stack: stack.name,
         release: undoes,
         dir: stackBackupDir(backupDir, stack.name),
@@ -392,6 +414,7 @@ export async function rollback(
     const archives = await archivesToRestore(
       targetConfig,
       secretsNow,
+      projectDirOf(stack),
       stack.name,
       undoes,
       currentBackup(deployment),
@@ -619,9 +642,10 @@ async function deploy(
 }
 
 const HELP: Record<string, string> = {
-  history: `npm run history -- [--stack NAME]
-  Lists the stack's updates, newest first, numbered as --to takes them. Rollbacks show as such.`,
-  rollback: `npm run rollback -- [--stack NAME] [--to N] [--reason TEXT] [--restore-backup] [--yes]
+  history: `npm run history -- [--stack NAME] [--cwd DIR]
+  Lists the stack's updates, newest first, numbered as --to takes them. Rollbacks show as such.
+  --cwd DIR         the project folder (holding Pulumi.yaml), e.g. examples/dj-system; default: this one`,
+  rollback: `npm run rollback -- [--stack NAME] [--cwd DIR] [--to N] [--reason TEXT] [--restore-backup] [--yes]
   Re-applies the whole config of an earlier successful update, marked as a rollback: schema down by
   the stored down SQL, the image id that update ran, checks, maintenance off.
   --to N            the update to go back to (see npm run history); needed right after a rollback
@@ -630,7 +654,7 @@ const HELP: Record<string, string> = {
   --yes             do not ask (for scripts)
   A rollback is not held up by the release being down, its maintenance endpoint not answering or
   forward-only gates; the database must answer, and a backup is taken before any down script.`,
-  deploy: `npm run deploy -- [--stack NAME] [--yes] [--auto-rollback] [--watch DURATION] [--watch-window DURATION]
+  deploy: `npm run deploy -- [--stack NAME] [--cwd DIR] [--yes] [--auto-rollback] [--watch DURATION] [--watch-window DURATION]
   Preview, confirm, up. A failed up sends a failure notice; with --auto-rollback it rolls back at
   once. With --watch 4h it keeps judging the live release and rolls back on a breach. A run refused
   before anything changed (window, approvals, preflight) is not rolled back.`,
@@ -649,6 +673,7 @@ async function main(argv: string[]): Promise<number> {
     rest,
     {
       stack: { type: "string", default: "dev" },
+      cwd: { type: "string" },
       yes: { type: "boolean", default: false },
       to: { type: "string" },
       reason: { type: "string" },
@@ -662,7 +687,7 @@ async function main(argv: string[]): Promise<number> {
   );
   if (!values) return EXIT.done;
   const opts: Options = { stack: values.stack!, yes: values.yes! };
-  const stack = await openStack(opts.stack);
+  const stack = await openStack(opts.stack, projectFolder(values.cwd));
   if (command === "history") {
     await printHistory(stack);
     return EXIT.done;

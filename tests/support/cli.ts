@@ -40,7 +40,15 @@ function command(
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", path.join(ROOT, "deploy", script), ...args, "--stack", t.name],
+      [
+        "--import",
+        "tsx",
+        path.join(ROOT, "deploy", script),
+        ...args,
+        "--stack",
+        t.name,
+        ...(t.workDir === ROOT ? [] : ["--cwd", t.workDir]),
+      ],
       {
         cwd: ROOT,
         env: {
