@@ -141,7 +141,7 @@ describe("the DJ-System example: up, a broken release, rollback", () => {
     await approved(t, release("Pulumi.local.yaml", "2.0.0", `${t.name}-v1x-stale`, true));
     await assert.rejects(
       t.stack.up({ message: "runbook release, stale build" }),
-      /smoke test `approval-flow` step `create-job-normal` failed: POST \/api\/jobs expected status 201.*got status 500.*project_flow_assignments/,
+      /smoke test `approval-flow` step `create-job-normal` failed: POST \/api\/jobs expected status 201[\s\S]*got status 500[\s\S]*project_flow_assignments/,
     );
     // The migration and its verify queries held: 4 V1 columns, 0 V2 tables.
     assert.equal(await schemaVersion(), "016");

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { CONFIG_NAMESPACE, loadConfig } from "../../config";
+import { projectFolder } from "../../deploy/cli";
 import { loadMigrations } from "../../engines/migrations/files";
 import { ROOT } from "../support/fixtures";
 
@@ -107,5 +108,24 @@ describe("examples/dj-system", () => {
       rows,
       Array.from({ length: 92 }, (_, i) => `D${i + 1}`),
     );
+  });
+
+  it("the deploy commands reach it with --cwd, taken from where the command was started", () => {
+    const initCwd = process.env.INIT_CWD;
+    try {
+      process.env.INIT_CWD = path.join(ROOT, "examples");
+      assert.equal(projectFolder("dj-system"), EXAMPLE);
+      assert.equal(projectFolder(EXAMPLE), EXAMPLE);
+      assert.equal(projectFolder(undefined), ROOT);
+      assert.throws(
+        () => projectFolder("dj-system/app"),
+        (err: Error) =>
+          err.message ===
+          `--cwd dj-system/app: ${path.join(EXAMPLE, "app")} holds no Pulumi.yaml; give the folder of a project, e.g. --cwd examples/dj-system`,
+      );
+    } finally {
+      if (initCwd === undefined) delete process.env.INIT_CWD;
+      else process.env.INIT_CWD = initCwd;
+    }
   });
 });
