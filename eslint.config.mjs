@@ -9,6 +9,7 @@ export default tseslint.config(
       ".pulumi-state/",
       "sample-app/dist/",
       "examples/*/app/dist/",
+      "examples/*/.pulumi-state/",
       "examples/*/reports/",
       "bin/",
       "reports/",

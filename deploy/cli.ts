@@ -73,29 +73,33 @@ interface Options {
 }
 
 /**
- * The stack as the commands open it (the dev stack with its fixed backend and passphrase), in the
- * project folder `projectDir` (the one holding Pulumi.yaml and the stack's Pulumi.<stack>.yaml),
- * against which relative paths in its config resolve, as they do for the program.
+ * The project folder of `--cwd` (as `pulumi -C`): the repository's own by default, or another
+ * folder holding a Pulumi.yaml that runs this program, such as an example under examples/. A
+ * relative one is taken from where the command was started (npm runs scripts at the repository's
+ * root and names the starting folder in INIT_CWD).
  */
-export async function openStack(stackName: string, projectDir = ROOT): Promise<Stack> {
+export function projectFolder(cwd: string | undefined): string {
+  if (cwd === undefined) return ROOT;
+  const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), cwd);
+  if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+    throw new Refusal(
+      `--cwd ${cwd}: ${dir} holds no Pulumi.yaml; give the folder of a project, e.g. --cwd examples/dj-system`,
+    );
+  }
+  return dir;
+}
+
+/** The folder a stack's relative paths (backups, copies, key files) resolve against, as the program's do. */
+const projectDirOf = (stack: Stack) => stack.workspace.workDir;
+
+/** The stack as the commands open it (the dev stack with its fixed backend and passphrase). */
+export async function openStack(stackName: string, workDir = ROOT): Promise<Stack> {
   // The dev stack's backend and passphrase are fixed and documented; other stacks bring their own.
-  if (stackName === "dev" && !process.env.PULUMI_BACKEND_URL) {
+  if (stackName === "dev" && workDir === ROOT && !process.env.PULUMI_BACKEND_URL) {
     process.env.PULUMI_BACKEND_URL = `file://${ROOT}/.pulumi-state`;
     process.env.PULUMI_CONFIG_PASSPHRASE ??= "rollout-dev";
   }
-  return LocalWorkspace.selectStack({ stackName, workDir: projectDir });
-}
-
-/** The project folder of `--cwd DIR` (as `pulumi --cwd`), relative to where the command was started. */
-function projectDirOf(cwd: string | undefined): string {
-  if (cwd === undefined) return ROOT;
-  // npm runs scripts in the package root; INIT_CWD is where the operator typed the command.
-  const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), cwd);
-  if (!fs.existsSync(path.join(dir, "Pulumi.yaml")))
-    throw new Refusal(
-      `--cwd ${cwd}: ${dir} holds no Pulumi.yaml; name the project folder, e.g. --cwd examples/terp`,
-    );
-  return dir;
+  return LocalWorkspace.selectStack({ stackName, workDir });
 }
 
 async function notify(
@@ -272,9 +276,9 @@ function sshTargetOf(target: SshTargetConfig, entries: ConfigEntries, projectDir
  * what restoring it will replace (measured now, on its host); refuses when one is nowhere.
  */
 async function archivesToRestore(
-  projectDir: string,
   config: RolloutConfig,
   entries: ConfigEntries,
+  projectDir: string,
   stackName: string,
   undoes: string,
   recorded: ReturnType<typeof currentBackup>,
@@ -412,8 +416,7 @@ export async function rollback(
   if (opts.restoreBackup) {
     if (!targetConfig.backup)
       throw new Refusal("the stack takes no backups; --restore-backup has nothing to restore");
-    const projectDir = stack.workspace.workDir;
-    const backupDir = path.resolve(projectDir, targetConfig.backup.dir);
+    const backupDir = path.resolve(projectDirOf(stack), targetConfig.backup.dir);
     let found = newestBackupOf(backupDir, stack.name, undoes);
     if (!found && targetConfig.backup.copies.length > 0) {
       // The local file is gone: fetch a copy, verified against the SHA-256 state recorded when the
@@ -421,7 +424,7 @@ export async function rollback(
       say(`no local backup of release ${undoes} in ${targetConfig.backup.dir}; fetching it from a copy`);
       const recorded = currentBackup(deployment);
       const { fetched, problems } = await fetchCopy({
-        targets: copyTargets(targetConfig, secretsNow, projectDir),
+        targets: copyTargets(targetConfig, secretsNow, projectDirOf(stack)),
         stack: stack.name,
         release: undoes,
         dir: stackBackupDir(backupDir, stack.name),
@@ -439,9 +442,9 @@ export async function rollback(
       );
     }
     const archives = await archivesToRestore(
-      projectDir,
       targetConfig,
       secretsNow,
+      projectDirOf(stack),
       stack.name,
       undoes,
       currentBackup(deployment),
@@ -716,7 +719,7 @@ async function main(argv: string[]): Promise<number> {
   );
   if (!values) return EXIT.done;
   const opts: Options = { stack: values.stack!, yes: values.yes! };
-  const stack = await openStack(opts.stack, projectDirOf(values.cwd));
+  const stack = await openStack(opts.stack, projectFolder(values.cwd));
   if (command === "history") {
     await printHistory(stack);
     return EXIT.done;

@@ -1,8 +1,8 @@
 // Repairs of an applied migration's record, without editing the database by hand
 // (`npm run migrations -- --help`):
 //
-//   npm run migrations -- repair-down     --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
-//   npm run migrations -- accept-checksum --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+//   npm run migrations -- repair-down     --stack NAME [--cwd DIR] --migration ID|NAME --reason TEXT [--by NAME]
+//   npm run migrations -- accept-checksum --stack NAME [--cwd DIR] --migration ID|NAME --reason TEXT [--by NAME]
 //
 // Both read the stack's config through the program's loader, change one row of the record table
 // under the migration lock, and record who, when and why in that row; the next preview of the stack
@@ -19,22 +19,20 @@ import {
   RepairRefused,
   type RepairResult,
 } from "../engines/migrations";
-import { openStack } from "./cli";
+import { openStack, projectFolder } from "./cli";
 import { commandOptions, EXIT, runCommand, say } from "./command";
 import { readStackConfig, Refusal } from "./stackConfig";
-
-const ROOT = path.resolve(__dirname, "..");
 
 const COMMANDS = {
   "repair-down": {
     run: repairDown,
-    help: `npm run migrations -- repair-down --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+    help: `npm run migrations -- repair-down --stack NAME [--cwd DIR] --migration ID|NAME --reason TEXT [--by NAME]
   Replaces the down SQL stored for an applied migration with its down file as it is now (a down
   that was wrong when it was applied). Nothing runs; the record table keeps who, when and why.`,
   },
   "accept-checksum": {
     run: acceptChecksum,
-    help: `npm run migrations -- accept-checksum --stack NAME --migration ID|NAME --reason TEXT [--by NAME]
+    help: `npm run migrations -- accept-checksum --stack NAME [--cwd DIR] --migration ID|NAME --reason TEXT [--by NAME]
   Accepts an edited up file of an applied migration (a comment, formatting): its record takes the
   file's checksum, so plans stop refusing it. The edited SQL is not run; a change the database needs
   is a new migration. The record table keeps who, when, why and both checksums.`,
@@ -63,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     rest,
     {
       stack: { type: "string", default: "dev" },
+      cwd: { type: "string" },
       migration: { type: "string" },
       reason: { type: "string" },
       by: { type: "string" },
@@ -80,14 +79,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const by = values.by ?? os.userInfo().username;
 
-  const stack = await openStack(values.stack!);
+  const stack = await openStack(values.stack!, projectFolder(values.cwd));
   const { config, secrets } = await readStackConfig(stack);
   if (!config.migrations) {
     throw new Refusal(
       `the stack ${stack.name} has no rollout:migrations, so it records no migrations to repair`,
     );
   }
-  const dir = path.resolve(ROOT, config.migrations.dir);
+  const dir = path.resolve(stack.workspace.workDir, config.migrations.dir);
   const wanted = values.migration;
   const migration = loadMigrations(dir).find((m) => m.name === wanted || m.id === wanted);
   if (!migration) {

@@ -19,7 +19,7 @@ export interface Cli {
  * output so far as it grows.
  */
 export function cli(
-  t: Pick<TestStack, "name" | "backendUrl">,
+  t: Pick<TestStack, "name" | "backendUrl"> & { readonly workDir?: string },
   args: string[],
   onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
 ): Promise<Cli> {
@@ -33,14 +33,22 @@ export function migrationsCli(t: TestStack, args: string[]): Promise<Cli> {
 
 function command(
   script: string,
-  t: Pick<TestStack, "name" | "backendUrl">,
+  t: Pick<TestStack, "name" | "backendUrl"> & { readonly workDir?: string },
   args: string[],
   onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
 ): Promise<Cli> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", path.join(ROOT, "deploy", script), ...args, "--stack", t.name],
+      [
+        "--import",
+        "tsx",
+        path.join(ROOT, "deploy", script),
+        ...args,
+        "--stack",
+        t.name,
+        ...(t.workDir === undefined || t.workDir === ROOT ? [] : ["--cwd", t.workDir]),
+      ],
       {
         cwd: ROOT,
         env: {

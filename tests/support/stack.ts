@@ -63,6 +63,8 @@ export const containerState = (name: string) =>
 export interface TestStack {
   readonly stack: Stack;
   readonly name: string;
+  /** The project folder (holding Pulumi.yaml): the repository's, or an example's. */
+  readonly workDir: string;
   readonly appPort: number;
   readonly appRole: string;
   readonly appPassword: string;
@@ -196,8 +198,11 @@ export function sampleConfig(t: TestStack, release: Release = "1.0.0", id = `${t
   };
 }
 
-/** Creates a fresh stack with a file backend, database and folders of its own, and the sample config. */
-export async function createTestStack(prefix: string): Promise<TestStack> {
+/**
+ * Creates a fresh stack with a file backend, database and folders of its own, and the sample config;
+ * in the repository's project, or in another project folder (`workDir`, e.g. an example's).
+ */
+export async function createTestStack(prefix: string, workDir = ROOT): Promise<TestStack> {
   const suffix = randomBytes(3).toString("hex");
   const name = `${prefix}-${suffix}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `rollout-${prefix}-`));
@@ -216,7 +221,7 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
   let stack: Stack;
   try {
     stack = await LocalWorkspace.createStack(
-      { stackName: name, workDir: ROOT },
+      { stackName: name, workDir },
       {
         envVars: {
           PULUMI_BACKEND_URL: `file://${backendDir}`,
@@ -230,10 +235,11 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
     fs.rmSync(work, { recursive: true, force: true });
     throw err;
   }
-  const settingsFile = path.join(ROOT, `Pulumi.${name}.yaml`);
+  const settingsFile = path.join(workDir, `Pulumi.${name}.yaml`);
   const handle: TestStack = {
     stack,
     name,
+    workDir,
     appPort: await freePort(),
     appRole: `role_${snake}`,
     appPassword,
@@ -262,7 +268,7 @@ export async function createTestStack(prefix: string): Promise<TestStack> {
         fs.rmSync(settingsFile, { force: true });
         fs.rmSync(work, { recursive: true, force: true });
         // A test that sets its own config without rollout:report writes to the default folder.
-        fs.rmSync(path.join(ROOT, "reports", name), { recursive: true, force: true });
+        fs.rmSync(path.join(workDir, "reports", name), { recursive: true, force: true });
         await query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
         await query(`DROP ROLE IF EXISTS ${handle.appRole}`);
         // Leftovers of a failed test; absent ones are fine.

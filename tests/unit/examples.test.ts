@@ -93,7 +93,7 @@ describe("--cwd of the deploy commands", () => {
       assert.equal(run.status, 2, run.stderr);
       assert.equal(
         run.stderr.trim(),
-        `error: --cwd ${dir}: ${dir} holds no Pulumi.yaml; name the project folder, e.g. --cwd examples/terp`,
+        `error: --cwd ${dir}: ${dir} holds no Pulumi.yaml; give the folder of a project, e.g. --cwd examples/dj-system`,
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
