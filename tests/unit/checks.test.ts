@@ -150,7 +150,7 @@ describe("HTTP checks and smoke flows against a local server", () => {
   it("fails a matcher naming the field, what it expected and what came back", async () => {
     await assert.rejects(
       runHttpCheck(check({ expectJson: { items: { type: "array", minLength: 2 } } })),
-      /health check `employees` failed: GET .*\/employees expected status 200, items an array, of length at least 2, within 1000 ms; got items is length 1 \(expected at least 2\)/,
+      /health check `employees` failed: GET .*\/employees expected status 200, items an array, of length at least 2, within 30000 ms; got items is length 1 \(expected at least 2\)/,
     );
   });
 
