@@ -193,7 +193,8 @@ export class ContainerRelease extends pulumi.ComponentResource {
         new docker.Volume(
           `${name}-volume-${volumeName}`,
           { name: `${args.containerPrefix}-${volumeName}` },
-          { parent: this, provider },
+          // Its data is in no backup: a release or rollback without it leaves the volume on the host.
+          { parent: this, provider, retainOnDelete: true },
         ),
       );
     }

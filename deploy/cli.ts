@@ -194,7 +194,7 @@ async function printHistory(stack: Stack): Promise<HistoryEntry[]> {
 function lockedRefusal(stackName: string, { migrations }: RolloutConfig): Refusal {
   return new Refusal(
     `the stack ${stackName} is locked by another update. If one is running, wait for it. If it was killed, ` +
-      `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --stack ${stackName}\` ` +
+      `release the lock with \`pulumi cancel --yes --stack ${stackName}\`, run \`pulumi refresh --run-program --stack ${stackName}\` ` +
       `(the schema is read back from the ${migrations?.table ?? "migrations record"} table, which is the truth), then run this again.`,
   );
 }
@@ -338,6 +338,18 @@ async function archivesToRestore(
   return found;
 }
 
+const DOCKER_KEY = `${CONFIG_NAMESPACE}:docker`;
+
+/** The Docker host a `rollout:docker` entry names (the default socket when there is none). */
+function dockerHostOf(entry: { value: string } | undefined): string {
+  if (!entry) return "unix:///var/run/docker.sock";
+  try {
+    return String((JSON.parse(entry.value) as { host?: unknown }).host);
+  } catch {
+    return entry.value;
+  }
+}
+
 /** Rolls the stack back; returns the seconds it took. */
 export async function rollback(
   stack: Stack,
@@ -366,6 +378,11 @@ export async function rollback(
   const targetPlain = Object.fromEntries(
     Object.entries(choice.targetConfig).filter(([key, e]) => !e.secret && key !== OVERRIDE_KEY),
   );
+  // How this machine logs in to the Docker host (its key, the pinned host key) is no part of a
+  // release: going back to an update from before today's login settings keeps them, for that host.
+  const dockerNow = currentEntries[DOCKER_KEY];
+  if (dockerNow && dockerHostOf(targetPlain[DOCKER_KEY]) === dockerHostOf(dockerNow))
+    targetPlain[DOCKER_KEY] = { value: dockerNow.value, secret: false };
   const targetConfig = stackConfigFrom(stack.name, { ...secretsNow, ...targetPlain }).config;
   const deployment = await stack.exportStack();
   const recorded = recordedRelease(deployment, target.release);
@@ -387,8 +404,11 @@ export async function rollback(
         recorded?.services?.[s.name]?.image === s.image ? recorded.services[s.name].imageId : undefined,
     })),
   ];
-  const missing = await withDockerHost(targetConfig.docker, dockerKey, ROOT, async (endpoint) =>
-    images.filter((i) => !inspectImage(i.imageId ?? i.image, endpoint)),
+  const missing = await withDockerHost(
+    targetConfig.docker,
+    dockerKey,
+    projectDirOf(stack),
+    async (endpoint) => images.filter((i) => !inspectImage(i.imageId ?? i.image, endpoint)),
   );
   if (missing.length > 0) {
     throw new Refusal(

@@ -21,7 +21,8 @@ export function releaseDigest(
       .map((m) => [m.id, m.checksum]),
     // An empty dependsOn is left out, so a stack from before services keeps its digests.
     app: appSettings(config.app),
-    docker: config.docker,
+    // The host only: how this machine logs in to it (key, pinned host key) is not deployed content.
+    docker: { host: config.docker.host },
     sourceHash: sourceHash ?? null,
     // Only with services, so a stack without any keeps the digests its approvals name.
     ...(config.services.length > 0 ? { services: config.services, serviceSources: others } : {}),

@@ -102,8 +102,18 @@ export async function runServicesCheck(
     const services = await inspectServices(spec);
     const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
     if (problems.length === 0) {
-      progress(`services: ${services.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
-      return { passed: true, services, elapsedMs: Math.round(performance.now() - started) };
+      // Running once is not enough: a service that crashes a second after boot shows running
+      // between its restarts. Still the same run a few seconds later is.
+      await new Promise((resolve) => setTimeout(resolve, STEADY_MS));
+      const later = await inspectServices(spec);
+      const restarted = later.flatMap((s, i) => restartProblem(services[i], s) ?? []);
+      if (restarted.length > 0) {
+        throw new Error(
+          `services check failed: ${restarted.join("; ")}. Next: read its logs (\`docker logs ${spec.containers[0]?.id ?? ""}\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
+        );
+      }
+      progress(`services: ${later.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
+      return { passed: true, services: later, elapsedMs: Math.round(performance.now() - started) };
     }
     if (problems.some((p) => p.final) || performance.now() + 1000 > deadline) {
       throw new Error(
@@ -113,6 +123,18 @@ export async function runServicesCheck(
     progress(`services: waiting for ${problems.map((p) => p.problem).join("; ")}`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+/** How long every service must stay in the same run before the check passes. */
+const STEADY_MS = 3000;
+
+/** Why a service restarted between two looks at it (a crash loop), or undefined when it did not. */
+export function restartProblem(before: ServiceState, after: ServiceState): string | undefined {
+  if (after.status !== "running")
+    return `service ${after.name} is ${after.status} ${STEADY_MS / 1000} s after it was running`;
+  if (after.startedAt !== before.startedAt || after.restarts !== before.restarts)
+    return `service ${after.name} restarted within ${STEADY_MS / 1000} s (${after.restarts} restarts): it crashes after it starts`;
+  return undefined;
 }
 
 /** Every service's state as Docker reports it now. */

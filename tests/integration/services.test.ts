@@ -30,6 +30,8 @@ describe("several services in one release", () => {
   let hook: Awaited<ReturnType<typeof webhookListener>>;
   let storePort: number;
   let edgePort: number;
+  /** The image ids the good release's containers ran, read from the engine after it. */
+  let goodImages: Record<string, string>;
   const storeToken = randomBytes(12).toString("hex");
   const events: unknown[] = [];
   const failures: string[] = [];
@@ -198,13 +200,15 @@ describe("several services in one release", () => {
     const answer = (await (await fetch(`http://127.0.0.1:${edgePort}/`)).json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     assert.equal(answer.version, "1.0.1");
     assert.equal(answer.upstream.version, "1.1.0");
+    goodImages = Object.fromEntries(["store", "app", "edge"].map((s) => [s, inspect(s, "{{.Image}}")]));
   });
 
   it("holds the app and the edge back when the store never turns healthy, and says which service failed", async () => {
     const storeBefore = inspect("store", "{{.Id}}");
     // The store's own settings change (so it is recreated), and it is never ready.
     // A new release id: the app and the edge are recreated too, so they would start again.
-    const broken = release("1.1.0", "1.0.1", 3_600_000, "-store-never-ready");
+    // And a new edge image, so the way back has an image to undo.
+    const broken = release("1.1.0", "1.0.2", 3_600_000, "-store-never-ready");
     await approved(t, broken);
     const started = new Date();
     await assert.rejects(up("a store that never turns healthy"), (err: Error) => {
@@ -228,25 +232,26 @@ describe("several services in one release", () => {
   });
 
   it("rolls back to the last good release, running every service's image id from then", async () => {
-    // The image ids release 1.1.0 ran, from the marker's ledger via the report of that update.
-    const history = await t.stack.history();
-    const good = history.find(
-      (h) => h.result === "succeeded" && h.message === "release 1.1.0 with edge 1.0.1",
-    );
-    assert.ok(good, "the good release is in history");
     const run = await cli(t, ["rollback", "--yes"]);
     assert.equal(run.code, 0, tail(run.output));
     matchOut(run.output, /rolling back/);
     const r = await report();
-    const ids = Object.fromEntries(
+    const reported = Object.fromEntries(
       r.services.map((s: { name: string; imageId: string }) => [s.name, s.imageId] as const),
+    );
+    // The edge's tag 1.0.1 was not rebuilt: the id the good release ran came back.
+    assert.notEqual(
+      spawnQuiet("docker", ["image", "inspect", "--format", "{{.Id}}", `rollout-itest-svc-${t.name}:1.0.2`]),
+      goodImages.edge,
+      "the broken release built another edge image",
     );
     for (const service of ["store", "app", "edge"]) {
       assert.equal(
         inspect(service, "{{.Image}}"),
-        ids[service],
-        `${service} runs the image id recorded for it`,
+        goodImages[service],
+        `${service} runs the good release's image`,
       );
+      assert.equal(reported[service], goodImages[service], `the report names ${service}'s image id`);
       assert.equal(
         inspect(service, "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"),
         service === "edge" ? "none" : "healthy",

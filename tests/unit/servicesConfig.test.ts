@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig, startOrder } from "../../config";
-import { stateProblem, type ServiceState } from "../../engines/checks/services";
+import { restartProblem, stateProblem, type ServiceState } from "../../engines/checks/services";
 import { configProblems, minimalRawConfig } from "../support/fixtures";
 
 const SECRETS = { databasePassword: true, appDatabasePassword: true, "redis-password": true };
@@ -150,5 +150,19 @@ describe("the services check's verdict", () => {
       final: true,
     });
     assert.equal(stateProblem(state("restarting", null), false)?.final, false);
+  });
+
+  it("fails a service that restarted between two looks, or stopped: a crash loop shows running between restarts", () => {
+    const first = state("running", null);
+    assert.equal(restartProblem(first, state("running", null)), undefined);
+    assert.match(
+      restartProblem(first, { ...state("running", null), restarts: 1, startedAt: "2026-12-01T20:00:02Z" }) ??
+        "",
+      /service redis restarted within 3 s \(1 restarts\): it crashes after it starts/,
+    );
+    assert.match(
+      restartProblem(first, state("exited", null)) ?? "",
+      /service redis is exited 3 s after it was running/,
+    );
   });
 });
