@@ -350,6 +350,17 @@ function dockerHostOf(entry: { value: string } | undefined): string {
   }
 }
 
+/**
+ * How this machine logs in to the Docker host (its key, the pinned host key) is no part of a
+ * release: going back to an update from before today's login settings keeps them, for the same
+ * host. The `rollout:docker` entry to use instead of the target's, or nothing.
+ */
+export function dockerLoginKept(target: ConfigEntries, current: ConfigEntries): ConfigEntries {
+  const now = current[DOCKER_KEY];
+  if (!now || dockerHostOf(target[DOCKER_KEY]) !== dockerHostOf(now)) return {};
+  return { [DOCKER_KEY]: { value: now.value, secret: false } };
+}
+
 /** Rolls the stack back; returns the seconds it took. */
 export async function rollback(
   stack: Stack,
@@ -378,11 +389,7 @@ export async function rollback(
   const targetPlain = Object.fromEntries(
     Object.entries(choice.targetConfig).filter(([key, e]) => !e.secret && key !== OVERRIDE_KEY),
   );
-  // How this machine logs in to the Docker host (its key, the pinned host key) is no part of a
-  // release: going back to an update from before today's login settings keeps them, for that host.
-  const dockerNow = currentEntries[DOCKER_KEY];
-  if (dockerNow && dockerHostOf(targetPlain[DOCKER_KEY]) === dockerHostOf(dockerNow))
-    targetPlain[DOCKER_KEY] = { value: dockerNow.value, secret: false };
+  Object.assign(targetPlain, dockerLoginKept(targetPlain, currentEntries));
   const targetConfig = stackConfigFrom(stack.name, { ...secretsNow, ...targetPlain }).config;
   const deployment = await stack.exportStack();
   const recorded = recordedRelease(deployment, target.release);

@@ -1,6 +1,7 @@
 // The Docker host module: URL parsing, the refusals (plain TCP, an ssh host without a pinned host
 // key or without a key), the options the provider and the CLI get, and the private folder's files
 // and lifetime. The ssh used is the system client, run for real against no server.
+import { dockerLoginKept } from "../../deploy/cli";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -238,5 +239,24 @@ describe("Docker over SSH", () => {
       dockerProviderSettings({ url: "tcp://10.0.0.5:2376", tlsCertPath: "/c" }).certPath,
       "/c",
     );
+  });
+});
+
+describe("a rollback's Docker login", () => {
+  const host = (value: Record<string, unknown>) => ({ value: JSON.stringify(value), secret: false });
+  const today = host({
+    host: "ssh://deploy@app.prod.example.com",
+    ssh: { keySecret: "sshPrivateKey", knownHostsFile: "ops/known_hosts" },
+  });
+
+  it("keeps today's key and pinned host key when the update it goes back to had none for that host", () => {
+    const target = { "rollout:docker": host({ host: "ssh://deploy@app.prod.example.com" }) };
+    assert.deepEqual(dockerLoginKept(target, { "rollout:docker": today }), { "rollout:docker": today });
+  });
+
+  it("leaves the update's own settings for another host, and changes nothing without settings today", () => {
+    const other = { "rollout:docker": host({ host: "ssh://deploy@old.example.com" }) };
+    assert.deepEqual(dockerLoginKept(other, { "rollout:docker": today }), {});
+    assert.deepEqual(dockerLoginKept(other, {}), {});
   });
 });
