@@ -100,29 +100,42 @@ export async function runServicesCheck(
   const deadline = started + spec.timeoutSeconds * 1000;
   for (;;) {
     const services = await inspectServices(spec);
-    const problems = services.flatMap((s) => stateProblem(s, spec.healthChecked.includes(s.name)) ?? []);
+    const problems = services.flatMap((s) => {
+      const found = stateProblem(s, spec.healthChecked.includes(s.name));
+      return found ? [{ ...found, container: s.container }] : [];
+    });
     if (problems.length === 0) {
       // Running once is not enough: a service that crashes a second after boot shows running
       // between its restarts. Still the same run a few seconds later is.
       await new Promise((resolve) => setTimeout(resolve, STEADY_MS));
       const later = await inspectServices(spec);
-      const restarted = later.flatMap((s, i) => restartProblem(services[i], s) ?? []);
-      if (restarted.length > 0) {
-        throw new Error(
-          `services check failed: ${restarted.join("; ")}. Next: read its logs (\`docker logs ${spec.containers[0]?.id ?? ""}\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
-        );
-      }
+      const restarted = later.flatMap((s, i) => {
+        const problem = restartProblem(services[i], s);
+        return problem ? [{ problem, container: s.container }] : [];
+      });
+      if (restarted.length > 0) throw failure(spec, restarted, "");
       progress(`services: ${later.map((s) => `${s.name} ${s.health ?? s.status}`).join(", ")}`);
       return { passed: true, services: later, elapsedMs: Math.round(performance.now() - started) };
     }
     if (problems.some((p) => p.final) || performance.now() + 1000 > deadline) {
-      throw new Error(
-        `services check failed after ${((performance.now() - started) / 1000).toFixed(1)} s: ${problems.map((p) => p.problem).join("; ")}. Next: read its logs (\`docker logs <app>-<service>\` on ${spec.dockerHost.url}), then fix forward or roll back.`,
-      );
+      throw failure(spec, problems, ` after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
     progress(`services: waiting for ${problems.map((p) => p.problem).join("; ")}`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+/** The check's failure: each problem, and the logs to read on the host, container by container. */
+function failure(
+  spec: ServicesCheckSpec,
+  problems: readonly { problem: string; container: string }[],
+  after: string,
+): Error {
+  const logs = problems.map((p) => `\`docker logs ${p.container}\``).join(", ");
+  return new Error(
+    `services check failed${after}: ${problems.map((p) => p.problem).join("; ")}. ` +
+      `Next: read the logs (${logs} with DOCKER_HOST=${spec.dockerHost.url}), then fix forward or roll back.`,
+  );
 }
 
 /** How long every service must stay in the same run before the check passes. */

@@ -383,6 +383,14 @@ describe("Rollout with services beside the app", () => {
     const withNone = { ...plain, services: [] };
     assert.equal(digestOf(withNone), digestOf(plain));
     assert.notEqual(digestOf(raw), digestOf({ ...raw, services: [raw.services[1]] }));
+    // A pulled image's release, as the program computed it before services and Docker logins
+    // existed: an upgrade must not void the approvals that name it.
+    const app = { ...(plain.app as Record<string, unknown>) };
+    delete app.build;
+    assert.equal(
+      digestOf({ ...plain, app, release: { id: "2026.11.21-1", image: "registry.example.com/app:2.0.0" } }),
+      "41606c399cf734b5d7bf6e94594a8628df65966b1a6e22e0442ae670eece9179",
+    );
   });
 });
 
