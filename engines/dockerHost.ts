@@ -19,7 +19,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { knownHostsLine } from "./ssh";
+import { KEEPALIVE_OPTIONS, keyOnlyOptions, knownHostsLine } from "./ssh";
 import { sweepStaleSecretFolders, withSecretFolder } from "./secretFolder";
 
 /** `rollout:docker` as validated config holds it. */
@@ -166,34 +166,7 @@ function sshFiles(folder: string) {
 /** The `ssh` options every connection to the host uses (paths only, no secret). */
 export function sshOptions(folder: string): string[] {
   const f = sshFiles(folder);
-  return [
-    "-F",
-    "none",
-    "-i",
-    f.key,
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "IdentityAgent=none",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "PasswordAuthentication=no",
-    "-o",
-    "KbdInteractiveAuthentication=no",
-    "-o",
-    "StrictHostKeyChecking=yes",
-    "-o",
-    `UserKnownHostsFile=${f.knownHosts}`,
-    "-o",
-    "GlobalKnownHostsFile=/dev/null",
-    "-o",
-    "ServerAliveInterval=15",
-    "-o",
-    "ServerAliveCountMax=4",
-    "-o",
-    "LogLevel=ERROR",
-  ];
+  return ["-F", "none", ...keyOnlyOptions(f.key, f.knownHosts), ...KEEPALIVE_OPTIONS];
 }
 
 /** The same options as an ssh_config file, for the docker CLI's `ssh`. */

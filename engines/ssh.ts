@@ -54,11 +54,12 @@ export interface SshSession {
 
 const STDERR_CHARS = 2000;
 
-/** The `ssh` arguments for `target`, with the key and known_hosts files given. */
-export function sshArgs(target: SshTarget, keyFile: string, knownHostsFile: string): string[] {
+/**
+ * Key login only, with this key and no other, and only to a host whose key is in this known_hosts
+ * file: no agent, no password or keyboard-interactive prompt, no global known_hosts.
+ */
+export function keyOnlyOptions(keyFile: string, knownHostsFile: string): string[] {
   return [
-    "-p",
-    String(target.port),
     "-i",
     keyFile,
     "-o",
@@ -77,14 +78,28 @@ export function sshArgs(target: SshTarget, keyFile: string, knownHostsFile: stri
     `UserKnownHostsFile=${knownHostsFile}`,
     "-o",
     "GlobalKnownHostsFile=/dev/null",
+  ];
+}
+
+/** A dead connection is noticed within a minute; only errors are printed. */
+export const KEEPALIVE_OPTIONS: readonly string[] = [
+  "-o",
+  "ServerAliveInterval=15",
+  "-o",
+  "ServerAliveCountMax=4",
+  "-o",
+  "LogLevel=ERROR",
+];
+
+/** The `ssh` arguments for `target`, with the key and known_hosts files given. */
+export function sshArgs(target: SshTarget, keyFile: string, knownHostsFile: string): string[] {
+  return [
+    "-p",
+    String(target.port),
+    ...keyOnlyOptions(keyFile, knownHostsFile),
     "-o",
     "ConnectTimeout=15",
-    "-o",
-    "ServerAliveInterval=15",
-    "-o",
-    "ServerAliveCountMax=4",
-    "-o",
-    "LogLevel=ERROR",
+    ...KEEPALIVE_OPTIONS,
     "-F",
     "none",
     target.host,
