@@ -5,7 +5,6 @@
 // and the log check reach it at 198.18.0.2, and a rollback brings the earlier image back on that
 // host. The private key is nowhere in plain text, and no key file outlives an operation.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { cli, matchOut, tail, webhookListener } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { approved, prodLike } from "../support/prodLike";
+import { onH2, removeFromH2, secondHost } from "../support/secondHost";
 import { declaredSecrets, listFiles, secretLeaks } from "../support/secretScan";
 import {
   containerState,
@@ -23,34 +23,6 @@ import {
   type TestStack,
 } from "../support/stack";
 
-/** The second host, from `local-env/dockerhost.sh env`. */
-function secondHost() {
-  const keys = [
-    "ROLLOUT_H2_DOCKER_HOST",
-    "ROLLOUT_H2_ADDR",
-    "ROLLOUT_H2_KEY",
-    "ROLLOUT_H2_KNOWN_HOSTS",
-    "ROLLOUT_H2_SOCKET",
-  ];
-  const missing = keys.filter((k) => !process.env[k]);
-  if (missing.length > 0) {
-    throw new Error(
-      `this test needs ${missing.join(", ")}; run it through \`npm test\` (scripts/test.sh), or: eval "$(bash local-env/dockerhost.sh env)"`,
-    );
-  }
-  const env = process.env as Record<string, string>;
-  return {
-    url: env.ROLLOUT_H2_DOCKER_HOST,
-    addr: env.ROLLOUT_H2_ADDR,
-    privateKey: fs.readFileSync(env.ROLLOUT_H2_KEY, "utf8"),
-    hostKey: fs.readFileSync(env.ROLLOUT_H2_KNOWN_HOSTS, "utf8").trim().split(/\s+/).slice(1, 3).join(" "),
-    socket: env.ROLLOUT_H2_SOCKET,
-  };
-}
-
-/** The docker CLI on the second engine's socket directly: the test's own view, not the code under test. */
-const onH2 = (...args: string[]) =>
-  execFileSync("docker", ["-H", `unix://${secondHost().socket}`, ...args], { encoding: "utf8" }).trim();
 const keyFolders = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("rollout-docker-"));
 /** The port the service listens on in the namespace (46400-46499 are this test's). */
 const PORT = 46410;
@@ -98,16 +70,7 @@ describe("a release to a second Docker host over SSH", () => {
     } finally {
       await t?.cleanup();
       await hook?.close();
-      for (const args of [
-        ["rm", "-f", `${t?.name}-app`],
-        ["volume", "rm", "-f", `${t?.name}-state`],
-      ]) {
-        try {
-          onH2(...args);
-        } catch {
-          // already gone
-        }
-      }
+      removeFromH2([`${t?.name}-app`], [`${t?.name}-state`]);
     }
   });
 

@@ -1,6 +1,7 @@
 // A stack configured like prod, for the tests of safety paths (rollback, restore): the current
 // service required, the maintenance endpoint required, an enforced window that is open now, and
-// tech-lead and dba approvals naming the release digest that preview prints.
+// approvals naming the release digest that preview prints (tech-lead and dba unless the config
+// requires others).
 import assert from "node:assert/strict";
 import { sampleConfig, type Release, type TestStack } from "./stack";
 
@@ -57,11 +58,18 @@ export async function approved<C extends Record<string, unknown>>(
   const digest = /has digest ([0-9a-f]{64})/.exec(preview.stdout)?.[1];
   assert.ok(digest, `preview prints the release digest:\n${preview.stdout.slice(-2000)}`);
   const id = (config["rollout:release"] as { id: string }).id;
-  const given = [
-    { role: "tech-lead", by: "alice", release: id, digest: digest.slice(0, 12) },
-    { role: "dba", by: "bob", release: id, digest },
-  ];
-  const withApprovals = { ...config, "rollout:approvals": { required: ["tech-lead", "dba"], given } };
+  // The roles the config requires (the sample's prod: tech-lead and dba), each signed by someone
+  // else, with the digest's short and full forms in turn.
+  const asked = (config["rollout:approvals"] as { required?: string[] } | undefined)?.required ?? [];
+  const required = asked.length > 0 ? asked : ["tech-lead", "dba"];
+  const people = ["alice", "bob", "carol", "dewi", "eko", "fitri"];
+  const given = required.map((role, i) => ({
+    role,
+    by: people[i % people.length],
+    release: id,
+    digest: i % 2 === 0 ? digest.slice(0, 12) : digest,
+  }));
+  const withApprovals = { ...config, "rollout:approvals": { required, given } };
   await t.setConfig(withApprovals);
   return withApprovals;
 }
