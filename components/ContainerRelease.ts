@@ -8,7 +8,7 @@ import {
   type ImageBuildSpec,
 } from "../engines/image/build";
 import { dockerProviderSettings, type DockerEndpoint } from "../engines/dockerHost";
-import { RunOnce, runOnceProvider } from "./runOnce";
+import { ranResult, RunOnce, runOnceProvider } from "./runOnce";
 import { STEPS, TOKENS } from "./tokens";
 
 // Images from a local context are built with the docker CLI (classic builder, host network); the
@@ -175,7 +175,7 @@ export class ContainerRelease extends pulumi.ComponentResource {
           },
           { parent: this },
         );
-        return image.result.apply((r) => r.imageId);
+        return ranResult(image.result).apply((r) => r.imageId);
       }
       const image = new docker.RemoteImage(
         `${base}-image`,

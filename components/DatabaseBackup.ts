@@ -14,7 +14,7 @@ import {
 } from "../engines/backup";
 import { isMysql, withSession, type DatabaseConnection } from "../engines/database";
 import type { SshTarget } from "../engines/ssh";
-import { RunOnce, runOnceProvider } from "./runOnce";
+import { ranResult, RunOnce, runOnceProvider } from "./runOnce";
 import type { DatabaseConnectionInput } from "./steps";
 import { STEPS } from "./tokens";
 
@@ -212,7 +212,7 @@ export class DatabaseBackup extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.result = run.result;
+    this.result = ranResult(run.result);
     // Crash leftovers are named where the operator looks: removed ones as info, the rest as warnings
     // with the command that removes them.
     this.result.apply((r) => {

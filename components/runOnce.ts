@@ -115,6 +115,15 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
 }
 
 /**
+ * A run's result, unknown when there is none: a destroy or refresh that runs the program registers
+ * steps that never ran (after a failed first install, say), whose results come back undefined.
+ * Unknown, nothing that reads them runs, as in a preview, instead of failing on `undefined`.
+ */
+export function ranResult<R>(result: pulumi.Output<R>): pulumi.Output<R> {
+  return result.apply((r) => (r === undefined ? (pulumi.unknown as unknown as R) : r));
+}
+
+/**
  * A component around one recorded run: the shape of every rollout step that is a task rather than
  * infrastructure. Its child is `<name>-<step.suffix>`.
  */
@@ -133,7 +142,7 @@ export class RunOnceComponent<R> extends pulumi.ComponentResource {
   ) {
     super(step.token, name, {}, opts);
     const run = new RunOnce<R>(step, provider, `${name}-${step.suffix}`, inputs, { parent: this });
-    this.result = run.result;
+    this.result = ranResult(run.result);
     this.startedAt = run.startedAt;
     this.finishedAt = run.finishedAt;
     this.registerOutputs({ result: this.result, startedAt: this.startedAt, finishedAt: this.finishedAt });

@@ -232,6 +232,17 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
         ...times,
         result: { imageId: `sha256:${"a".repeat(64)}`, outcome: "built", durationMs: 1000 },
       };
+    case "DatabaseRestore":
+      return { ...times, result: { durationMs: 1000, tablesRestored: 3, archives: [] } };
+    case "MysqlAppUser":
+      return {
+        ...times,
+        result: {
+          user: inputs.user,
+          database: (inputs.connection as { database?: string })?.database,
+          privileges: [],
+        },
+      };
     case "ReleaseMarker":
       return { previous: null };
     case "ReportFiles": {
