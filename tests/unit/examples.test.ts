@@ -81,6 +81,73 @@ describe("examples/terp", () => {
   });
 });
 
+describe("examples/warungin", () => {
+  const dir = path.join(ROOT, "examples", "warungin");
+  const warungin = () => exampleStack("warungin", "production");
+
+  it("declares the root project's name, runtime and config, and runs the root's program", () => {
+    const root = readYaml(path.join(ROOT, "Pulumi.yaml"));
+    const example = readYaml(path.join(dir, "Pulumi.yaml"));
+    assert.deepEqual(example.config, root.config);
+    assert.equal(example.name, root.name);
+    assert.deepEqual(example.runtime, root.runtime);
+    assert.match(fs.readFileSync(path.join(dir, "main.js"), "utf8"), /require\("\.\.\/\.\.\/main\.js"\)/);
+  });
+
+  it("runs the runbook's services on the server over SSH, in its order, each health-gated before its dependants", () => {
+    const w = warungin();
+    assert.equal(w.docker?.host, "ssh://root@198.18.0.2");
+    assert.equal(w.docker?.ssh?.keySecret, "serverKey");
+    const deps = Object.fromEntries([
+      ["app", w.app.dependsOn],
+      ...w.services.map((s) => [s.name, s.dependsOn]),
+    ]);
+    assert.deepEqual(deps, {
+      app: ["redis"],
+      redis: [],
+      frontend: ["redis"],
+      nginx: ["app", "frontend"],
+      loki: ["nginx"],
+      promtail: ["loki"],
+      cloudflared: ["nginx"],
+    });
+    assert.deepEqual(
+      w.services.filter((s) => s.keep).map((s) => s.name),
+      ["redis", "loki"],
+    );
+    for (const s of [
+      w.app,
+      ...w.services.filter((x) => ["redis", "frontend", "nginx", "loki"].includes(x.name)),
+    ]) {
+      assert.ok(s.healthcheck, "a service others depend on has a health check");
+    }
+    for (const s of w.services) assert.equal(s.build?.context, "app", s.name);
+  });
+
+  it("says what the runbook says: four sign-offs, zero active sessions, the tar of the app directory, the 403", () => {
+    const w = warungin();
+    assert.deepEqual(w.approvals.required, ["qa-lead", "security-lead", "tech-lead", "product-manager"]);
+    assert.equal(w.window?.enforce, true);
+    assert.deepEqual(
+      w.preflight.gates.map((g) => [g.name, g.expect, g.appliesTo]),
+      [["zero-active-sessions", "0", "forward"]],
+    );
+    const [archive] = w.backup!.archives;
+    assert.deepEqual(
+      [archive.name, archive.path, archive.host?.host],
+      ["app-dir", "/root/New-Warungin", "root@198.18.0.2"],
+    );
+    assert.equal(w.backup?.restoreTest, true);
+    const steps = w.smokeTests[0].steps;
+    assert.equal(steps.find((s) => s.name === "other-store-forbidden")?.expectStatus, 403);
+    assert.equal(steps.find((s) => s.name === "2fa-not-bypassable")?.expectStatus, 401);
+    assert.deepEqual(w.logCheck?.forbid, ["[Ee][Rr][Rr][Oo][Rr]|FATAL"]);
+    for (const migration of ["0001_create_warungin", "0002_security_fixes", "0003_store_regions"]) {
+      assert.ok(fs.existsSync(path.join(dir, "migrations", `${migration}.down.sql`)), migration);
+    }
+  });
+});
+
 describe("--cwd of the deploy commands", () => {
   it("refuses a folder without a Pulumi.yaml, naming it and the fix, before opening any stack", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollout-no-project-"));

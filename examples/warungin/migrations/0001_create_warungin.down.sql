@@ -1,0 +1,1 @@
+DROP TABLE shifts, sessions, user_stores, users, stores;

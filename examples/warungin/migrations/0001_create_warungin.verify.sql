@@ -1,0 +1,3 @@
+-- Both stores are there.
+-- expect: 2
+SELECT count(*) FROM stores;
