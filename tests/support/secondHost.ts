@@ -40,7 +40,7 @@ export function removeFromH2(containers: string[], volumes: string[] = []): void
     ...volumes.map((v) => ["volume", "rm", "-f", v]),
   ]) {
     try {
-      onH2(...args);
+      execFileSync("docker", ["-H", `unix://${secondHost().socket}`, ...args], { stdio: "ignore" });
     } catch {
       // already gone
     }
