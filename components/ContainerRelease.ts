@@ -175,7 +175,7 @@ export class ContainerRelease extends pulumi.ComponentResource {
           },
           { parent: this },
         );
-        return ranResult(image.result).apply((r) => r.imageId);
+        return ranResult(image).apply((r) => r.imageId);
       }
       const image = new docker.RemoteImage(
         `${base}-image`,

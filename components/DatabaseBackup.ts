@@ -212,7 +212,7 @@ export class DatabaseBackup extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.result = ranResult(run.result);
+    this.result = ranResult(run);
     // Crash leftovers are named where the operator looks: removed ones as info, the rest as warnings
     // with the command that removes them.
     this.result.apply((r) => {

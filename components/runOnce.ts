@@ -115,12 +115,16 @@ export class RunOnce<R> extends pulumi.dynamic.Resource {
 }
 
 /**
- * A run's result, unknown when there is none: a destroy or refresh that runs the program registers
- * steps that never ran (after a failed first install, say), whose results come back undefined.
- * Unknown, nothing that reads them runs, as in a preview, instead of failing on `undefined`.
+ * A run's result, unknown when the step never ran: a destroy or refresh that runs the program
+ * registers steps that never ran (after a failed first install, say), with no start time and no
+ * result. Unknown, nothing that reads them runs, as in a preview, instead of failing on `undefined`.
  */
-export function ranResult<R>(result: pulumi.Output<R>): pulumi.Output<R> {
-  return result.apply((r) => (r === undefined ? (pulumi.unknown as unknown as R) : r));
+export function ranResult<R>(run: RunOnce<R>): pulumi.Output<R> {
+  return pulumi
+    .all([run.result, run.startedAt])
+    .apply(([r, startedAt]) =>
+      startedAt === undefined ? (pulumi.unknown as unknown as R) : r,
+    ) as pulumi.Output<R>;
 }
 
 /**
@@ -142,7 +146,7 @@ export class RunOnceComponent<R> extends pulumi.ComponentResource {
   ) {
     super(step.token, name, {}, opts);
     const run = new RunOnce<R>(step, provider, `${name}-${step.suffix}`, inputs, { parent: this });
-    this.result = ranResult(run.result);
+    this.result = ranResult(run);
     this.startedAt = run.startedAt;
     this.finishedAt = run.finishedAt;
     this.registerOutputs({ result: this.result, startedAt: this.startedAt, finishedAt: this.finishedAt });

@@ -29,8 +29,10 @@ describe("destroy running the program after a failed first install", () => {
         300_000,
       );
     });
-    const run = await Promise.race([t.stack.destroy({ runProgram: true, onOutput: () => undefined }), hung]);
-    clearTimeout(timer);
+    const run = await Promise.race([
+      t.stack.destroy({ runProgram: true, onOutput: () => undefined }),
+      hung,
+    ]).finally(() => clearTimeout(timer));
     assert.equal(run.summary.result, "succeeded");
     const state = await t.stack.exportStack();
     assert.deepEqual(
