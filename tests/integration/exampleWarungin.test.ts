@@ -5,7 +5,9 @@
 // release 1.1.0 starts seven containers there in the runbook's order, after the database dump and
 // the tar of the application directory; a live user session holds the next release at the gate;
 // the broken 1.1.1 lets a supervisor into another store and fails its security smoke step; the
-// rollback brings every service's earlier image back and the 403 with it.
+// rollback brings every service's earlier image back and the 403 with it. It is also the test of a
+// Docker host over SSH: images built there, containers run there and not here, checks reaching it,
+// the key pinned in the provider's options and in plain text nowhere, no key file left behind.
 import yaml from "js-yaml";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -196,6 +198,18 @@ describe("the Warungin example: eight services over SSH, a gate, a broken releas
       ["shift-cached", 200],
       ["logout", 204],
     ]);
+    const passed = (r.checks as { name: string; kind: string; passed: boolean }[])
+      .filter((c) => c.passed)
+      .map((c) => `${c.kind}:${c.name}`);
+    for (const c of [
+      "http:backend-health",
+      "http:frontend-loads",
+      "http:tunnel-connected",
+      "sql:database-connected",
+      "logs:logs",
+    ]) {
+      assert.ok(passed.includes(c), `${c} passed: ${passed.join(", ")}`);
+    }
     const page = await fetch(`${at(18486)}/`);
     assert.match(
       await page.text(),
@@ -283,7 +297,7 @@ describe("the Warungin example: eight services over SSH, a gate, a broken releas
     assert.ok(hook.received.some((n) => n.event === "rollback"));
   });
 
-  it("5. no secret (the server's key, passwords, the maintenance token) is in plain text anywhere", async () => {
+  it("5. the provider pins the server's key; no secret (its key, passwords, the token) is in plain text anywhere", async () => {
     const files = [
       path.join(EXAMPLE, `Pulumi.${t.name}.yaml`),
       ...listFiles(new URL(t.backendUrl).pathname),
@@ -302,6 +316,28 @@ describe("the Warungin example: eight services over SSH, a gate, a broken releas
     const keyLines = h2()
       .privateKey.split("\n")
       .filter((l) => l.length > 20 && !l.startsWith("-----"));
-    for (const line of keyLines) for (const [f, text] of texts) assert.ok(!text.includes(line), f);
+    assert.ok(keyLines.length >= 2, "the key has body lines to look for");
+    for (const line of keyLines) {
+      for (const [f, text] of texts) assert.ok(!text.includes(line), f);
+      assert.ok(!said.includes(line), "the output of up and rollback");
+      assert.ok(!outputs.includes(line), "the stack outputs");
+    }
+    // The provider's ssh options, as the state holds them: key login only, the host key checked.
+    const stateFile = files.find((f) => f.endsWith(`${path.sep}stacks${path.sep}${t.name}.json`));
+    assert.ok(stateFile, `the state file is among ${files.length} files`);
+    const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as {
+      checkpoint: { latest: { resources: { type: string; inputs?: Record<string, unknown> }[] } };
+    };
+    const provider = state.checkpoint.latest.resources.find((r) => r.type === "pulumi:providers:docker");
+    const stored = provider?.inputs?.sshOpts;
+    const sshOpts = (Array.isArray(stored) ? stored : JSON.parse(String(stored ?? "[]"))) as string[];
+    assert.equal(provider?.inputs?.host, h2().url);
+    for (const o of ["StrictHostKeyChecking=yes", "BatchMode=yes", "IdentitiesOnly=yes"]) {
+      assert.ok(sshOpts.includes(o), `${o} in ${JSON.stringify(sshOpts)}`);
+    }
+    // The key file lasts one operation: its watcher removes the folder within a second or two of the end.
+    const keyFolders = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("rollout-docker-"));
+    for (let i = 0; i < 30 && keyFolders().length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(keyFolders(), [], "no key folder outlives its operation");
   });
 });
