@@ -33,7 +33,13 @@ import {
   type WebSocketCheckSpec,
 } from "../engines/checks/websocket";
 import { runSmokeTest, type SmokeTestResult, type SmokeTestSpec } from "../engines/checks/smoke";
-import { runSoak, type SoakResult, type SoakSpec } from "../engines/checks/soak";
+import {
+  measureBaseline,
+  runSoak,
+  type BaselineResult,
+  type SoakResult,
+  type SoakSpec,
+} from "../engines/checks/soak";
 import { runSqlCheck, type SqlCheckResult, type SqlCheckSpec } from "../engines/checks/sql";
 import {
   switchMaintenance,
@@ -223,6 +229,24 @@ export const Soak = step<SoakArgs, SoakResult>(STEPS.soak, async (i, progress) =
   runSoak(i.spec as SoakSpec, progress),
 );
 export type Soak = InstanceType<typeof Soak>;
+
+export interface BaselineSpec {
+  readonly urls: readonly string[];
+  readonly probes: number;
+  readonly intervalMs: number;
+  readonly requestTimeoutMs: number;
+  readonly allowNoCurrentService: boolean;
+}
+export type BaselineArgs = CheckArgs<BaselineSpec>;
+/**
+ * Before maintenance on: the soak's URLs probed on the release running now, so the soak can judge
+ * the new one relative to it. `measured` is null when nothing runs yet (a first install).
+ */
+export const Baseline = step<BaselineArgs, { measured: BaselineResult | null }>(
+  STEPS.baseline,
+  async (i, progress) => ({ measured: await measureBaseline(i.spec as BaselineSpec, progress) }),
+);
+export type Baseline = InstanceType<typeof Baseline>;
 
 export type DatabaseRestoreArgs = {
   readonly [K in keyof LockedRestoreOptions]: pulumi.Input<LockedRestoreOptions[K]>;

@@ -37,6 +37,7 @@ export const STEPS = {
   servicesCheck: { token: "rollout:checks:ServicesCheck", dynamicType: "ServicesCheck", suffix: "run" },
   wsCheck: { token: "rollout:checks:WebSocketCheck", dynamicType: "WebSocketCheck", suffix: "run" },
   soak: { token: "rollout:checks:Soak", dynamicType: "Soak", suffix: "run" },
+  baseline: { token: "rollout:checks:Baseline", dynamicType: "Baseline", suffix: "run" },
   command: { token: "rollout:commands:Command", dynamicType: "Command", suffix: "run" },
   marker: { token: "rollout:index:ReleaseMarker", dynamicType: "ReleaseMarker", suffix: "record" },
   reportFiles: { token: "rollout:report:ReportFiles", dynamicType: "ReportFiles", suffix: "write" },

@@ -151,6 +151,16 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
       `rollout:soak has no URL to probe: it probes the GET checks in rollout:checks that send no headers or body and expect a 2xx. Fix: add a health check such as {name: health, url: <service>/health}, or remove rollout:soak.`,
     );
   }
+  if (config.soak?.logsEverySeconds !== undefined && !config.logCheck) {
+    problems.push(
+      `rollout:soak.logsEverySeconds is ${config.soak.logsEverySeconds} but there is no rollout:logCheck to judge the logs by. Fix: add rollout:logCheck (e.g. {forbid: ["ERROR|FATAL"]}), or remove logsEverySeconds.`,
+    );
+  }
+  if (config.soak?.smokeEverySeconds !== undefined && config.smokeTests.length === 0) {
+    problems.push(
+      `rollout:soak.smokeEverySeconds is ${config.soak.smokeEverySeconds} but rollout:smokeTests is empty. Fix: add a smoke flow, or remove smokeEverySeconds.`,
+    );
+  }
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(
       `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,

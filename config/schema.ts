@@ -794,6 +794,24 @@ const soakSchema = z
     maxErrorRate: z.number().min(0).max(1).default(0.05),
     maxP95Ms: z.number().int().positive().default(1000),
     requestTimeoutMs: z.number().int().positive().default(5000),
+    /** Run the smoke flows again every this many seconds while soaking; a failed step ends the soak. */
+    smokeEverySeconds: z.number().int().min(1).max(3600).optional(),
+    /** Judge rollout:logCheck's forbidden patterns again every this many seconds, on the lines since the last look. */
+    logsEverySeconds: z.number().int().min(1).max(3600).optional(),
+    /**
+     * Limits relative to the release before, measured on it before maintenance on: its error rate
+     * plus `maxErrorRateIncrease`, its p95 times 1 + `maxP95Increase` (not below `p95FloorMs`). Without
+     * a running release (a first install), `maxErrorRate` and `maxP95Ms` apply.
+     */
+    baseline: z
+      .object({
+        probes: z.number().int().min(3).max(1000).default(20),
+        maxErrorRateIncrease: z.number().min(0).max(1).default(0.05),
+        maxP95Increase: z.number().min(0).max(100).default(0.5),
+        p95FloorMs: z.number().int().positive().default(100),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -1070,7 +1088,7 @@ export function probeUrls(config: Pick<RolloutConfig, "checks">): string[] {
  */
 export function watchThresholds(
   config: RolloutConfig,
-): Omit<NonNullable<RolloutConfig["soak"]>, "durationSeconds"> {
+): Pick<NonNullable<RolloutConfig["soak"]>, "intervalMs" | "maxErrorRate" | "maxP95Ms" | "requestTimeoutMs"> {
   const soak = config.soak ?? soakSchema.parse({ durationSeconds: 1 });
   return {
     intervalMs: soak.intervalMs,

@@ -25,7 +25,7 @@ import {
   type SecretKey,
   type SshTargetConfig,
 } from "../config";
-import { runSoak } from "../engines/checks/soak";
+import { runSoak, type SoakLimits } from "../engines/checks/soak";
 import { evaluateWindow } from "../engines/gates/maintenanceWindow";
 import { withDockerHost } from "../engines/dockerHost";
 import { inspectImage } from "../engines/image/build";
@@ -584,20 +584,34 @@ export async function rollback(
   return seconds;
 }
 
-/** Watches the live release; returns the breach that needs a rollback, or undefined. */
+/**
+ * Watches the live release; returns the breach that needs a rollback, or undefined. It judges by
+ * the limits the release's soak judged by (`limits`: relative to the release before, when its soak
+ * measured a baseline), else by the stack's absolute ones.
+ */
 async function watch(
   config: RolloutConfig,
   totalSeconds: number,
   windowSeconds: number,
+  limits: SoakLimits | undefined,
 ): Promise<string | undefined> {
   const urls = probeUrls(config);
   if (urls.length === 0)
     throw new Refusal(
       "--watch needs at least one GET check in rollout:checks without headers or a body that expects a 2xx (a health URL); add one such as {name: health, url: <service>/health}",
     );
-  const thresholds = watchThresholds(config);
+  const thresholds = {
+    ...watchThresholds(config),
+    ...(limits ? { maxErrorRate: limits.maxErrorRate, maxP95Ms: limits.maxP95Ms } : {}),
+  };
   const deadline = Date.now() + totalSeconds * 1000;
   say(`watching ${urls.join(", ")} for ${totalSeconds} s in windows of ${windowSeconds} s`);
+  if (limits?.baseline) {
+    say(
+      `  limits from the baseline of the release before (error rate ${(limits.baseline.errorRate * 100).toFixed(1)} %, p95 ${limits.baseline.p95Ms} ms): ` +
+        `error rate up to ${(limits.maxErrorRate * 100).toFixed(1)} %, p95 up to ${limits.maxP95Ms} ms`,
+    );
+  }
   while (Date.now() < deadline) {
     const seconds = Math.max(1, Math.min(windowSeconds, Math.ceil((deadline - Date.now()) / 1000)));
     try {
@@ -681,7 +695,8 @@ async function deploy(
   }
   say(`deployed ${release.id} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (opts.watch) {
-    const breach = await watch(stackConfig.config, opts.watch, opts.watchWindow);
+    const report = outcome.outputs.report as { soak?: { limits?: SoakLimits } | null } | undefined;
+    const breach = await watch(stackConfig.config, opts.watch, opts.watchWindow, report?.soak?.limits);
     if (breach) {
       say(`breach while watching: ${breach}`);
       await notify(

@@ -17,6 +17,7 @@ import {
   Schema,
   SmokeTest,
   Soak,
+  Baseline,
   SqlCheck,
   TOKENS,
   WebSocketCheck,
@@ -99,6 +100,13 @@ export class Rollout extends pulumi.ComponentResource {
     const w = new Wiring(ctx);
     const run = new PhaseSequence(this, name);
     const preflight = run.phase("preflight", Preflight, "preflight", w.preflight(), TIMED);
+    const baseline = run.optional(
+      "baseline",
+      Baseline,
+      "baseline",
+      w.baseline(w.earlyTriggers(preflight, undefined)),
+      TIMED,
+    );
     const announceStart = run.optional(
       "announce start",
       Announcement,
@@ -150,13 +158,15 @@ export class Rollout extends pulumi.ComponentResource {
     const afterServices = run.group("commands after the containers", {
       commands: each(CommandStep, "command", w.commands("afterServices", triggers)),
     });
+    const logCheck = w.logCheck(containers, preflight.startedAt, triggers);
+    const smokeTests = w.smokeTests(triggers);
     const checks = run.group("checks", {
       http: each(HealthCheck, "check", w.healthChecks(triggers)),
       sql: each(SqlCheck, "sqlcheck", w.sqlChecks(triggers)),
       ws: each(WebSocketCheck, "wscheck", w.wsChecks(triggers)),
-      logs: each(LogCheck, "logcheck", optionalList(w.logCheck(containers, preflight.startedAt, triggers))),
+      logs: each(LogCheck, "logcheck", optionalList(logCheck)),
     });
-    const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", w.smokeTests(triggers)) });
+    const smoke = run.group("smoke tests", { tests: each(SmokeTest, "smoke", smokeTests) });
     const afterChecks = run.group("commands after the checks", {
       commands: each(CommandStep, "command", w.commands("afterChecks", triggers)),
     });
@@ -166,7 +176,13 @@ export class Rollout extends pulumi.ComponentResource {
       "maintenance-off",
       w.maintenance("off", triggers),
     );
-    const soak = run.optional("soak", Soak, "soak", w.soak(triggers), TIMED);
+    const soak = run.optional(
+      "soak",
+      Soak,
+      "soak",
+      w.soak(triggers, { smokeTests, logCheck, baseline: baseline?.result }),
+      TIMED,
+    );
     const announceSuccess = run.optional(
       "announce success",
       Announcement,

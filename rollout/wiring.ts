@@ -24,6 +24,7 @@ import type {
   ReleaseFacts,
   ReportFilesArgs,
   SchemaArgs,
+  BaselineArgs,
   SmokeTestArgs,
   SoakArgs,
   ServicesCheckArgs,
@@ -49,6 +50,7 @@ import type { ServicesCheckSpec } from "../engines/checks/services";
 import type { FieldExpectation } from "../engines/checks/match";
 import { secretNamesIn } from "../engines/checks/request";
 import type { SmokeStep, SmokeTestSpec } from "../engines/checks/smoke";
+import type { BaselineResult, SoakSpec } from "../engines/checks/soak";
 import type { WebSocketCheckSpec } from "../engines/checks/websocket";
 import type { CommandHost, CommandPoint, CommandSecrets } from "../engines/commands";
 import { openDockerHost, type DockerEndpoint } from "../engines/dockerHost";
@@ -743,12 +745,66 @@ export class Wiring {
     return { spec, triggers };
   }
 
-  /** The soak over the URLs a bare GET can probe (see probeUrls), when the stack soaks. */
-  soak(triggers: Triggers): SoakArgs | undefined {
+  /**
+   * The baseline the soak judges against, when the stack asks for one: the soak's URLs probed on
+   * the release running now, after the preflight and before maintenance on. A rollback has none:
+   * the release it undoes is no measure, so its soak judges by the absolute limits.
+   */
+  baseline(early: Triggers): BaselineArgs | undefined {
+    const { soak, preflight } = this.ctx.config;
+    if (!soak?.baseline || this.rollback) return undefined;
+    return {
+      spec: {
+        urls: probeUrls(this.ctx.config),
+        probes: soak.baseline.probes,
+        intervalMs: soak.intervalMs,
+        requestTimeoutMs: soak.requestTimeoutMs,
+        allowNoCurrentService: preflight.allowNoCurrentService,
+      },
+      triggers: early,
+    };
+  }
+
+  /**
+   * The soak over the URLs a bare GET can probe (see probeUrls), when the stack soaks; with the
+   * smoke flows and the log check to run again as it goes, and the baseline to judge against, when
+   * the stack asks for them.
+   */
+  soak(
+    triggers: Triggers,
+    again: {
+      smokeTests: readonly { args: SmokeTestArgs }[];
+      logCheck: LogCheckArgs | undefined;
+      baseline: pulumi.Output<{ measured: BaselineResult | null }> | undefined;
+    },
+  ): SoakArgs | undefined {
     const { soak } = this.ctx.config;
     if (!soak) return undefined;
     const urls = probeUrls(this.ctx.config);
-    return { spec: { ...soak, urls }, triggers };
+    const { smokeEverySeconds, logsEverySeconds, baseline: relative, ...limits } = soak;
+    if (smokeEverySeconds === undefined && logsEverySeconds === undefined && !relative) {
+      return { spec: { ...limits, urls }, triggers };
+    }
+    const smoke = pulumi.all(again.smokeTests.map((t) => t.args.spec));
+    const logs = again.logCheck ? pulumi.output(again.logCheck.spec) : pulumi.output(undefined);
+    const measured = again.baseline ?? pulumi.output({ measured: null });
+    const spec = pulumi.all([smoke, logs, measured]).apply(([tests, check, b]): SoakSpec => ({
+      ...limits,
+      urls,
+      ...(smokeEverySeconds !== undefined ? { smoke: { everySeconds: smokeEverySeconds, tests } } : {}),
+      ...(logsEverySeconds !== undefined && check ? { logs: { everySeconds: logsEverySeconds, check } } : {}),
+      ...(relative
+        ? {
+            baseline: {
+              result: b.measured,
+              maxErrorRateIncrease: relative.maxErrorRateIncrease,
+              maxP95Increase: relative.maxP95Increase,
+              p95FloorMs: relative.p95FloorMs,
+            },
+          }
+        : {}),
+    }));
+    return { spec, triggers };
   }
 
   /** The report files, in the stack's report folder (`{stack}` expanded, relative to the project). */

@@ -2,6 +2,7 @@
 // the notices say the same thing the same way.
 import { formatBytes as shortBytes } from "../progress";
 import type { RolloutReport } from "./types";
+import type { SoakResult } from "../checks/soak";
 
 /** `1.40 MiB (1468006 bytes)`: readable, with the exact figure beside it. */
 export function formatBytes(bytes: number): string {
@@ -39,4 +40,23 @@ export function phaseSpan(phases: RolloutReport["phases"]): { start: number; end
 /** The headline of every rendering: `Rollout of 2026.11.21-1 on prod` (or "Rollback"). */
 export function headline(report: Pick<RolloutReport, "release" | "rollback">): string {
   return `${report.rollback ? "Rollback" : "Rollout"} of ${report.release.id} on ${report.release.stack}`;
+}
+
+/** What else the soak judged: its limits against the baseline, and the smoke and log re-runs. */
+export function soakAgain(s: SoakResult): string | undefined {
+  const parts: string[] = [];
+  const b = s.limits?.baseline;
+  if (b && s.limits) {
+    parts.push(
+      `judged against the release before (error rate ${b.errorRate}, p95 ${b.p95Ms} ms over ${b.probes} probes): ` +
+        `error rate up to ${s.limits.maxErrorRate}, p95 up to ${s.limits.maxP95Ms} ms`,
+    );
+  } else if (s.limits) {
+    parts.push(
+      `no baseline (nothing ran before): absolute limits, error rate up to ${s.limits.maxErrorRate}, p95 up to ${s.limits.maxP95Ms} ms`,
+    );
+  }
+  if (s.smokeRuns !== undefined) parts.push(`smoke flows run again ${s.smokeRuns} times`);
+  if (s.logRuns !== undefined) parts.push(`logs judged again ${s.logRuns} times`);
+  return parts.length > 0 ? `Soak also: ${parts.join("; ")}.` : undefined;
 }

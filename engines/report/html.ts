@@ -1,7 +1,16 @@
 // The report as one self-contained HTML page: inline CSS, no script, no external asset (its
 // Content-Security-Policy forbids them), every value escaped. The timeline has one element per
 // phase, `data-phase="<name>"`, its bar placed and sized in proportion to the phase's time.
-import { clock, formatBytes, formatSeconds, headline, imageBefore, phaseSpan, schemaLine } from "./format";
+import {
+  clock,
+  formatBytes,
+  formatSeconds,
+  headline,
+  imageBefore,
+  phaseSpan,
+  schemaLine,
+  soakAgain,
+} from "./format";
 import type { RolloutReport } from "./types";
 
 const ENTITIES: Record<string, string> = {
@@ -190,6 +199,8 @@ function checks(r: RolloutReport): string {
       `<p id="soak">Soak: ${esc(s.probes)} probes over ${esc(formatSeconds(s.durationMs / 1000))}, ${esc(s.errors)} errors ` +
         `(rate ${esc(s.errorRate)}), p50 ${esc(s.p50Ms)} ms, p95 ${esc(s.p95Ms)} ms, max ${esc(s.maxMs)} ms</p>`,
     );
+    const again = soakAgain(s);
+    if (again) parts.push(`<p id="soak-also">${esc(again)}</p>`);
   }
   return parts.join("\n");
 }

@@ -1,6 +1,15 @@
 // The report as Markdown for people: the stack output `summary` and `<release>-<time>.md`. Every
 // value passes through `text` or `cell`, so a value cannot break the layout or inject markup.
-import { clock, formatBytes, formatSeconds, headline, imageBefore, phaseSpan, schemaLine } from "./format";
+import {
+  clock,
+  formatBytes,
+  formatSeconds,
+  headline,
+  imageBefore,
+  phaseSpan,
+  schemaLine,
+  soakAgain,
+} from "./format";
 import type { RolloutReport } from "./types";
 
 /** A value as inline Markdown text: the characters that make emphasis, links, code or HTML escaped. */
@@ -157,6 +166,8 @@ function checks(r: RolloutReport): string[] {
       `Soak: ${s.probes} probes over ${formatSeconds(s.durationMs / 1000)}, ${s.errors} errors ` +
         `(rate ${s.errorRate}), p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms, max ${s.maxMs} ms`,
     );
+    const again = soakAgain(s);
+    if (again) lines.push("", again);
   }
   return lines;
 }
