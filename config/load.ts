@@ -161,6 +161,14 @@ function referenceProblems(config: RolloutConfig, present: Partial<Record<Secret
       `rollout:soak.smokeEverySeconds is ${config.soak.smokeEverySeconds} but rollout:smokeTests is empty. Fix: add a smoke flow, or remove smokeEverySeconds.`,
     );
   }
+  for (const key of ["smokeEverySeconds", "logsEverySeconds"] as const) {
+    const every = config.soak?.[key];
+    if (config.soak && every !== undefined && every >= config.soak.durationSeconds) {
+      problems.push(
+        `rollout:soak.${key} is ${every}, not less than soak.durationSeconds (${config.soak.durationSeconds}): it would never run. Fix: make it shorter than the soak, e.g. ${Math.max(1, Math.floor(config.soak.durationSeconds / 4))}.`,
+      );
+    }
+  }
   if (config.backup && !config.release.schemaTarget && config.migrations) {
     problems.push(
       `rollout:release.schemaTarget is missing while rollout:migrations is set. Fix: add schemaTarget (e.g. "0004") to the release.`,

@@ -796,12 +796,13 @@ const soakSchema = z
     requestTimeoutMs: z.number().int().positive().default(5000),
     /** Run the smoke flows again every this many seconds while soaking; a failed step ends the soak. */
     smokeEverySeconds: z.number().int().min(1).max(3600).optional(),
-    /** Judge rollout:logCheck's forbidden patterns again every this many seconds, on the lines since the last look. */
+    /** Judge rollout:logCheck's forbidden patterns again every this many seconds, and at the end, on every line since the release started. */
     logsEverySeconds: z.number().int().min(1).max(3600).optional(),
     /**
      * Limits relative to the release before, measured on it before maintenance on: its error rate
      * plus `maxErrorRateIncrease`, its p95 times 1 + `maxP95Increase` (not below `p95FloorMs`). Without
-     * a running release (a first install), `maxErrorRate` and `maxP95Ms` apply.
+     * a running release (a first install), `maxErrorRate` and `maxP95Ms` apply; they also cap the
+     * relative limits, so a failing or slow release before never loosens them.
      */
     baseline: z
       .object({

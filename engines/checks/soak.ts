@@ -18,7 +18,7 @@ export interface SoakSpec {
   readonly requestTimeoutMs: number;
   /** The smoke flows, run again every `everySeconds` while soaking; a failed step ends the soak. */
   readonly smoke?: { readonly everySeconds: number; readonly tests: readonly SmokeTestSpec[] };
-  /** The log check's forbidden patterns, judged again every `everySeconds` on the lines since the last look. */
+  /** The log check's forbidden patterns, judged again every `everySeconds` and at the end on every line since the release started. */
   readonly logs?: { readonly everySeconds: number; readonly check: LogCheckSpec };
   /** The release before's figures and how far above them this one may go; null: none was measured. */
   readonly baseline?: BaselineLimits;
@@ -71,13 +71,18 @@ export interface SoakResult {
 /**
  * The limits: relative to the baseline when one was measured (its error rate plus the allowed
  * increase; its p95 times 1 + the allowed increase, not below the floor), else the absolute ones.
+ * A baseline only tightens them: a release before that was already failing or slow never lets the
+ * new one go past the absolute limits.
  */
 export function soakLimits(spec: Pick<SoakSpec, "maxErrorRate" | "maxP95Ms" | "baseline">): SoakLimits {
   const b = spec.baseline;
   if (!b?.result) return { maxErrorRate: spec.maxErrorRate, maxP95Ms: spec.maxP95Ms, baseline: null };
   return {
-    maxErrorRate: Math.min(1, round4(b.result.errorRate + b.maxErrorRateIncrease)),
-    maxP95Ms: Math.max(b.p95FloorMs, Math.round(b.result.p95Ms * (1 + b.maxP95Increase))),
+    maxErrorRate: Math.min(spec.maxErrorRate, round4(b.result.errorRate + b.maxErrorRateIncrease)),
+    maxP95Ms: Math.min(
+      spec.maxP95Ms,
+      Math.max(b.p95FloorMs, Math.round(b.result.p95Ms * (1 + b.maxP95Increase))),
+    ),
     baseline: b.result,
   };
 }
@@ -128,8 +133,8 @@ async function probe(url: string, timeoutMs: number): Promise<{ ms: number; fail
 }
 
 /**
- * The baseline: `probes` probes of the URLs, in turn, on the release running now. Undefined when
- * none answered and there may be no running release (a first install): nothing to compare with.
+ * The baseline: `probes` probes of the URLs, in turn, on the release running now. Null when none
+ * answered and there may be no running release (a first install): nothing to compare with.
  */
 export async function measureBaseline(
   spec: Pick<SoakSpec, "urls" | "intervalMs" | "requestTimeoutMs"> & {
@@ -177,8 +182,6 @@ export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promi
   let logRuns = 0;
   let nextSmoke = spec.smoke ? started + spec.smoke.everySeconds * 1000 : Infinity;
   let nextLogs = spec.logs ? started + spec.logs.everySeconds * 1000 : Infinity;
-  // The first look covers the release's start onwards, the lines after the log check among them.
-  let logsSince = spec.logs?.check.since ?? new Date().toISOString();
   const live = "The release is live and out of maintenance: roll back (npm run rollback) or fix forward.";
   const report = throttled(progress, 5000);
   if (limits.baseline) {
@@ -208,7 +211,7 @@ export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promi
           await runSmokeTest(test);
         } catch (err) {
           throw new Error(
-            `soak failed after ${Math.round((now - started) / 1000)} s: run ${smokeRuns} of the smoke tests: ${(err as Error).message}. ${live}`,
+            `soak failed after ${Math.round((now - started) / 1000)} s: run ${smokeRuns} of the smoke tests: ${sentence((err as Error).message)} ${live}`,
             { cause: err },
           );
         }
@@ -216,20 +219,16 @@ export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promi
     }
     if (spec.logs && now >= nextLogs) {
       nextLogs = now + spec.logs.everySeconds * 1000;
-      const since = logsSince;
-      logsSince = new Date().toISOString();
       logRuns++;
-      try {
-        await runLogCheck({ ...spec.logs.check, since, require: [], timeoutSeconds: 0 });
-      } catch (err) {
-        throw new Error(
-          `soak failed after ${Math.round((now - started) / 1000)} s: the logs since ${since}: ${(err as Error).message}. ${live}`,
-          { cause: err },
-        );
-      }
+      await judgeLogsAgain(spec.logs.check, Math.round((now - started) / 1000), live);
     }
     await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
   } while (performance.now() - started < spec.durationSeconds * 1000);
+  // The last stretch of the logs, after the last look.
+  if (spec.logs) {
+    logRuns++;
+    await judgeLogsAgain(spec.logs.check, spec.durationSeconds, live);
+  }
 
   const breaches = soakBreaches(limits, latencies, errors);
   const errorRate = errors / latencies.length;
@@ -255,3 +254,20 @@ export async function runSoak(spec: SoakSpec, progress: Progress = quiet): Promi
     ...(spec.logs ? { logRuns } : {}),
   };
 }
+
+/**
+ * The log check's forbidden patterns on every line since the release started (read again in full,
+ * so a Docker host whose clock differs from this machine's loses no line between two looks).
+ */
+async function judgeLogsAgain(check: LogCheckSpec, afterSeconds: number, live: string): Promise<void> {
+  try {
+    await runLogCheck({ ...check, require: [], timeoutSeconds: 0 });
+  } catch (err) {
+    throw new Error(`soak failed after ${afterSeconds} s: ${sentence((err as Error).message)} ${live}`, {
+      cause: err,
+    });
+  }
+}
+
+/** A message as one sentence: ends with exactly one full stop. */
+const sentence = (message: string) => `${message.replace(/\.+$/, "")}.`;

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, matchOut, tail } from "../support/cli";
+import { cli, matchOut, tail, webhookListener } from "../support/cli";
 import { ROOT } from "../support/fixtures";
 import { approved, prodLike } from "../support/prodLike";
 import { createTestStack, freePort, sampleConfig, type Release, type TestStack } from "../support/stack";
@@ -26,6 +26,7 @@ const SOAK = {
 
 describe("watching after the release: smoke flows and logs again, limits from a baseline", () => {
   let t: TestStack;
+  let hook: Awaited<ReturnType<typeof webhookListener>>;
   let jobPort: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const report = async () => (await t.stack.outputs()).report.value as Record<string, any>;
@@ -66,13 +67,19 @@ describe("watching after the release: smoke flows and logs again, limits from a 
   }
 
   before(async () => {
+    hook = await webhookListener();
     t = await createTestStack("itest-watch");
+    await t.stack.setConfig("rollout:webhookUrl", { value: hook.url, secret: true });
     jobPort = await freePort();
     await t.setConfig(release("1.0.0", "job-1", {}, true));
     await t.stack.up({ message: "first install" });
   });
   after(async () => {
-    await t?.cleanup();
+    try {
+      await t?.cleanup();
+    } finally {
+      await hook?.close();
+    }
   });
 
   it("1. a first install soaks on the absolute limits, running the smoke flows and reading the logs again", async () => {
@@ -112,7 +119,7 @@ describe("watching after the release: smoke flows and logs again, limits from a 
     await approved(t, release("1.1.0", "job-3", { TICK_ERROR_FROM: "2" }));
     await assert.rejects(
       t.stack.up({ message: "job breaks after the checks" }),
-      /soak failed after \d+ s: the logs since [^:]+:\d+:[\d.]+Z: log check `logs` failed: [^]*job: "ERROR job tick 2 failed: the nightly reset did not finish" matches \/ERROR\|FATAL\//,
+      /soak failed after \d+ s: log check `logs` failed: the logs since [^]*job: "ERROR job tick 2 failed: the nightly reset did not finish" matches \/ERROR\|FATAL\/[^]*roll back\. The release is live/,
     );
   });
 });

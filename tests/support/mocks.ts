@@ -243,6 +243,8 @@ function fakeRun(type: string, inputs: Record<string, unknown>): Record<string, 
           privileges: [],
         },
       };
+    case "Baseline":
+      return { ...times, result: { measured: { probes: 20, errors: 0, errorRate: 0, p50Ms: 3, p95Ms: 4 } } };
     case "ReleaseMarker":
       return { previous: null };
     case "ReportFiles": {

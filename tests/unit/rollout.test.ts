@@ -394,6 +394,46 @@ describe("Rollout with services beside the app", () => {
   });
 });
 
+describe("Rollout soaking against a baseline, the smoke flows and logs again", () => {
+  const soak = { durationSeconds: 60, smokeEverySeconds: 10, logsEverySeconds: 15, baseline: {} };
+
+  it("probes the release running now after the preflight, and hands the soak its figures and the flows", async () => {
+    const r = newRollout("bl", { ...fullRawConfig(), soak, logCheck: {} });
+    await valueOf(r.report);
+    const regs = registrations.filter((x) => x.name.startsWith("bl-"));
+    const baseline = byName(regs, "bl-baseline-run");
+    assert.deepEqual((baseline.inputs.spec as { probes: number; allowNoCurrentService: boolean }).probes, 20);
+    const spec = secretInput(byName(regs, "bl-soak-run").inputs.spec).value as {
+      baseline: { result: { p95Ms: number }; maxP95Increase: number };
+      smoke: { everySeconds: number; tests: { name: string }[] };
+      logs: { everySeconds: number; check: { forbid: string[] } };
+    };
+    assert.equal(spec.baseline.result.p95Ms, 4, "the baseline step's result");
+    assert.equal(spec.baseline.maxP95Increase, 0.5);
+    assert.deepEqual([spec.smoke.everySeconds, spec.smoke.tests.map((t) => t.name)], [10, ["crud"]]);
+    assert.deepEqual([spec.logs.everySeconds, spec.logs.check.forbid], [15, ["ERROR|FATAL"]]);
+  });
+
+  it("measures no baseline for a rollback: the release it undoes is no measure", async () => {
+    const r = newRollout("blr", {
+      ...fullRawConfig(),
+      soak,
+      logCheck: {},
+      rollback: { undoes: "2026.11.28-1", toUpdate: 3, reason: "broken" },
+    });
+    await valueOf(r.report);
+    const regs = registrations.filter((x) => x.name.startsWith("blr-"));
+    assert.equal(
+      regs.find((x) => x.name === "blr-baseline-run"),
+      undefined,
+    );
+    const spec = secretInput(byName(regs, "blr-soak-run").inputs.spec).value as {
+      baseline: { result: unknown };
+    };
+    assert.equal(spec.baseline.result, null, "the soak falls back to the absolute limits");
+  });
+});
+
 describe("Rollout with every part on", () => {
   let mine: Registration[];
   let report: Report;

@@ -34,10 +34,15 @@ describe("soak limits", () => {
   });
 
   it("are the baseline's error rate plus 5 points and its p95 plus 50 %, as TERP's rollback criteria say", () => {
-    const limits = soakLimits({ ...absolute, baseline: relative(0.02, 200) });
+    const limits = soakLimits({ maxErrorRate: 0.2, maxP95Ms: 5000, baseline: relative(0.02, 200) });
     assert.equal(limits.maxErrorRate, 0.07);
     assert.equal(limits.maxP95Ms, 300);
     assert.equal(limits.baseline?.p95Ms, 200);
+  });
+
+  it("are never looser than the absolute ones: a failing or slow release before does not let the next one off", () => {
+    const limits = soakLimits({ ...absolute, baseline: relative(1, 3000) });
+    assert.deepEqual([limits.maxErrorRate, limits.maxP95Ms], [0.05, 1000]);
   });
 
   it("never put the p95 limit under its floor, so a few milliseconds of baseline do not make noise a breach", () => {
@@ -68,6 +73,12 @@ describe("soak config", () => {
     ]);
     assert.deepEqual(problems({ durationSeconds: 60, smokeEverySeconds: 30 }), [
       "rollout:soak.smokeEverySeconds is 30 but rollout:smokeTests is empty. Fix: add a smoke flow, or remove smokeEverySeconds.",
+    ]);
+  });
+
+  it("refuses a re-run interval no shorter than the soak, which would never run", () => {
+    assert.deepEqual(problems({ durationSeconds: 30, smokeEverySeconds: 30 }, { smokeTests: [] }).slice(-1), [
+      "rollout:soak.smokeEverySeconds is 30, not less than soak.durationSeconds (30): it would never run. Fix: make it shorter than the soak, e.g. 7.",
     ]);
   });
 
