@@ -323,7 +323,9 @@ describe("the Warungin example: eight services over SSH, a gate, a broken releas
       assert.ok(!outputs.includes(line), "the stack outputs");
     }
     // The provider's ssh options, as the state holds them: key login only, the host key checked.
-    const stateFile = files.find((f) => f.endsWith(`${path.sep}stacks${path.sep}${t.name}.json`));
+    const stateFile = files.find(
+      (f) => f.endsWith(`${path.sep}${t.name}.json`) && f.includes(`${path.sep}stacks${path.sep}`),
+    );
     assert.ok(stateFile, `the state file is among ${files.length} files`);
     const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as {
       checkpoint: { latest: { resources: { type: string; inputs?: Record<string, unknown> }[] } };
