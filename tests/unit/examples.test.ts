@@ -26,18 +26,22 @@ function exampleStack(example: string, stack: string) {
   return loadConfig(stack, raw, present);
 }
 
+/** An example folder is a project of the root's program: the same name, runtime and config. */
+function assertRunsRootProgram(dir: string): void {
+  const root = readYaml(path.join(ROOT, "Pulumi.yaml"));
+  const example = readYaml(path.join(dir, "Pulumi.yaml"));
+  assert.deepEqual(example.config, root.config);
+  assert.equal(example.name, root.name);
+  assert.deepEqual(example.runtime, root.runtime);
+  assert.equal(example.main, "main.js");
+  assert.match(fs.readFileSync(path.join(dir, "main.js"), "utf8"), /require\("\.\.\/\.\.\/main\.js"\)/);
+}
+
 describe("examples/terp", () => {
   const dir = path.join(ROOT, "examples", "terp");
 
-  it("declares the root project's name, runtime and config, and runs the root's program", () => {
-    const root = readYaml(path.join(ROOT, "Pulumi.yaml"));
-    const example = readYaml(path.join(dir, "Pulumi.yaml"));
-    assert.deepEqual(example.config, root.config);
-    assert.equal(example.name, root.name);
-    assert.deepEqual(example.runtime, root.runtime);
-    assert.equal(example.main, "main.js");
-    assert.match(fs.readFileSync(path.join(dir, "main.js"), "utf8"), /require\("\.\.\/\.\.\/main\.js"\)/);
-  });
+  it("declares the root project's name, runtime and config, and runs the root's program", () =>
+    assertRunsRootProgram(dir));
 
   it("is valid config on MariaDB with the runbook's window, approvals, maintenance API and two backup places", () => {
     const terp = exampleStack("terp", "terp");
@@ -85,14 +89,8 @@ describe("examples/warungin", () => {
   const dir = path.join(ROOT, "examples", "warungin");
   const warungin = () => exampleStack("warungin", "production");
 
-  it("declares the root project's name, runtime and config, and runs the root's program", () => {
-    const root = readYaml(path.join(ROOT, "Pulumi.yaml"));
-    const example = readYaml(path.join(dir, "Pulumi.yaml"));
-    assert.deepEqual(example.config, root.config);
-    assert.equal(example.name, root.name);
-    assert.deepEqual(example.runtime, root.runtime);
-    assert.match(fs.readFileSync(path.join(dir, "main.js"), "utf8"), /require\("\.\.\/\.\.\/main\.js"\)/);
-  });
+  it("declares the root project's name, runtime and config, and runs the root's program", () =>
+    assertRunsRootProgram(dir));
 
   it("runs the runbook's services on the server over SSH, in its order, each health-gated before its dependants", () => {
     const w = warungin();
